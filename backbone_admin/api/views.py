@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backbone_admin.models import AuditEntry, Role
+from backbone_admin.roles import require_global_role
+
+
+class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
+    who = serializers.CharField(source="username")
+    when = serializers.DateTimeField(source="at")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "who", "when", "action", "cluster", "target", "before", "after", "result", "error", "source_ip"]
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+@extend_schema(
+    responses=AuditEntrySerializer(many=True),
+    parameters=[
+        OpenApiParameter("action", str, description="exact action, e.g. topic.create"),
+        OpenApiParameter("user", str),
+        OpenApiParameter("cluster", str),
+        OpenApiParameter("q", str, description="substring of the target"),
+        OpenApiParameter("result", str, enum=[r.value for r in AuditEntry.Result]),
+    ],
+)
+@api_view(["GET"])
+def audit_list(request: Request) -> Response:
+    """The audit log, newest first (admin only)."""
+    require_global_role(request.user, Role.ADMIN)
+    entries = filter_audit(AuditEntry.objects.all(), request.query_params)
+    paginator = Pagination()
+    page = paginator.paginate_queryset(entries, request)
+    return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)
+
+
+def filter_audit(entries: QuerySet[AuditEntry], params: Mapping[str, Any]) -> QuerySet[AuditEntry]:
+    if action := params.get("action"):
+        entries = entries.filter(action=action)
+    if user := params.get("user"):
+        entries = entries.filter(username=user)
+    if cluster := params.get("cluster"):
+        entries = entries.filter(cluster=cluster)
+    if result := params.get("result"):
+        entries = entries.filter(result=result)
+    if q := params.get("q"):
+        entries = entries.filter(Q(target__icontains=q) | Q(action__icontains=q))
+    return entries
+

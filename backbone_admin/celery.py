@@ -1,0 +1,16 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backbone_admin.settings")
+
+app = Celery("backbone_admin")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def schedule(sender: Celery, **kwargs: object) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(settings.CLUSTER_HEALTH_INTERVAL, sender.signature("backbone_admin.tasks.check_clusters"))

@@ -1,0 +1,41 @@
+"""System checks: bad configuration is reported at start-up, not on the first request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from backbone_admin.clusters import ClusterConfigError, load_clusters
+
+
+@register(Tags.compatibility)
+def check_clusters(app_configs: Any, **kwargs: Any) -> list[Error | Warning]:
+    try:
+        clusters = load_clusters()
+    except ClusterConfigError as exc:
+        return [Error(str(exc), hint="Fix BACKBONE_CLUSTERS_FILE or KAFKA_BOOTSTRAP_SERVERS.", id="backbone.E001")]
+    problems: list[Error | Warning] = []
+    if settings.DEFAULT_CLUSTER and settings.DEFAULT_CLUSTER not in clusters:
+        problems.append(
+            Error(
+                f"DEFAULT_CLUSTER={settings.DEFAULT_CLUSTER} is not one of the configured clusters "
+                f"({', '.join(clusters)})",
+                id="backbone.E002",
+            )
+        )
+    if settings.KAFKA_TIMEOUT <= 0 or settings.KAFKA_TIMEOUT > 120:
+        problems.append(Error("KAFKA_TIMEOUT must be between 0 and 120 seconds", id="backbone.E003"))
+    if not str(settings.REDIS_URL).startswith(("redis://", "rediss://", "unix://")):
+        problems.append(Error("REDIS_URL must be a redis://, rediss:// or unix:// URL", id="backbone.E004"))
+    for cluster in clusters.values():
+        if cluster.security_protocol == "SASL_PLAINTEXT" and cluster.sasl_mechanism == "PLAIN":
+            problems.append(
+                Warning(
+                    f"cluster `{cluster.name}` sends SASL PLAIN credentials without TLS",
+                    hint="Use security_protocol: SASL_SSL.",
+                    id="backbone.W001",
+                )
+            )
+    return problems

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from backbone_admin.clusters import all_clusters, default_cluster_name
+from backbone_admin.roles import role_on, visible_clusters
+
+
+def console(request: HttpRequest) -> dict[str, Any]:
+    """The cluster switcher and the user's role, for the base template."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    match = getattr(request, "resolver_match", None)
+    current = (match.kwargs.get("cluster") if match else None) or default_cluster_name()
+    return {
+        "clusters": visible_clusters(user, all_clusters()),
+        "current_cluster": current,
+        "current_role": role_on(user, current),
+    }

@@ -1,0 +1,71 @@
+"""Producing events: one cached Producer per cluster per process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from backbone_admin.kafka import errors
+from backbone_admin.kafka.client import base_config, raise_translated, require_cluster, timeout
+
+_producers: dict[str, Producer] = {}
+_lock = threading.Lock()
+
+
+def _producer(cluster_name: str) -> Producer:
+    cluster = require_cluster(cluster_name)
+    if cluster.read_only:
+        raise errors.ReadOnlyCluster(f"cluster `{cluster_name}` is read-only: producing is refused")
+    with _lock:
+        producer = _producers.get(cluster_name)
+        if producer is None:
+            conf = base_config(cluster)
+            conf.update(
+                {
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                    "compression.type": "lz4",
+                    "message.timeout.ms": int(timeout() * 1000) * 2,
+                }
+            )
+            producer = _producers[cluster_name] = Producer(conf)
+        return producer
+
+
+def produce(
+    cluster_name: str,
+    topic: str,
+    *,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: Mapping[str, bytes] | None = None,
+    partition: int | None = None,
+    timestamp_ms: int | None = None,
+) -> None:
+    """Queue one record; call `flush()` to wait for delivery."""
+    producer = _producer(cluster_name)
+    kwargs: dict[str, Any] = {"value": value, "key": key, "headers": list((headers or {}).items())}
+    if partition is not None:
+        kwargs["partition"] = partition
+    if timestamp_ms is not None:
+        kwargs["timestamp"] = timestamp_ms
+    try:
+        producer.produce(topic, **kwargs)
+    except BufferError:
+        producer.poll(1)
+        producer.produce(topic, **kwargs)
+    except KafkaException as exc:
+        raise_translated(exc, require_cluster(cluster_name), f"producing to `{topic}`")
+    producer.poll(0)
+
+
+def flush(cluster_name: str) -> None:
+    """Wait until every queued record is delivered, or fail with the reason."""
+    producer = _producer(cluster_name)
+    remaining = producer.flush(timeout() * 2)
+    if remaining:
+        cluster = require_cluster(cluster_name)
+        raise_translated(KafkaException(KafkaError(KafkaError._TIMED_OUT)), cluster, f"delivering {remaining} events")

@@ -1,0 +1,90 @@
+"""Plain results of the Kafka gateway: nothing here refers to confluent_kafka."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    id: int
+    host: str
+    port: int
+    rack: str | None = None
+    is_controller: bool = False
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    id: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+    @property
+    def under_replicated(self) -> bool:
+        return len(self.isr) < len(self.replicas)
+
+    @property
+    def offline(self) -> bool:
+        return self.leader < 0
+
+
+@dataclass(frozen=True)
+class TopicMetadata:
+    name: str
+    partitions: tuple[PartitionInfo, ...]
+    internal: bool = False
+
+    @property
+    def replication_factor(self) -> int:
+        return max((len(p.replicas) for p in self.partitions), default=0)
+
+    @property
+    def under_replicated(self) -> int:
+        return sum(1 for p in self.partitions if p.under_replicated)
+
+    @property
+    def offline(self) -> int:
+        return sum(1 for p in self.partitions if p.offline)
+
+
+@dataclass(frozen=True)
+class ClusterOverview:
+    name: str
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: tuple[BrokerInfo, ...]
+    topic_count: int
+    internal_topic_count: int
+    partition_count: int
+    under_replicated_partitions: int
+    offline_partitions: int
+    read_only: bool = False
+    elapsed_ms: float = 0.0
+
+    @property
+    def health(self) -> str:
+        if not self.brokers or self.offline_partitions:
+            return "degraded"
+        if self.under_replicated_partitions:
+            return "degraded"
+        return "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["health"] = self.health
+        return data
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    """One line of the clusters list: up with its counts, or down with the reason."""
+
+    name: str
+    status: str  # ok | degraded | down
+    error: str | None = None
+    overview: ClusterOverview | None = None
+    checked_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """The four roles, lowest first; each includes everything below it."""
+
+    VIEWER = "viewer", "Viewer"
+    READER = "reader", "Reader"
+    OPERATOR = "operator", "Operator"
+    ADMIN = "admin", "Admin"
+
+    @classmethod
+    def rank(cls, role: str | None) -> int:
+        order = [cls.VIEWER, cls.READER, cls.OPERATOR, cls.ADMIN]
+        return order.index(cls(role)) + 1 if role else 0
+
+
+class ClusterGrant(models.Model):
+    """A role for one user on one cluster, on top of the user's global role."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cluster_grants")
+    cluster = models.CharField(max_length=63)
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "cluster"], name="one_grant_per_user_cluster")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} on {self.cluster}"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def for_key(self, key: str) -> ApiToken | None:
+        return self.select_related("user").filter(key_hash=ApiToken.hash_key(key), user__is_active=True).first()
+
+
+class ApiToken(models.Model):
+    """A bearer token; only its SHA-256 is stored, the key is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: Any, name: str = "") -> tuple[ApiToken, str]:
+        key = "bbc_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[4:12])
+        return token, key
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def failures(self) -> AuditEntryQuerySet:
+        return self.exclude(result=AuditEntry.Result.OK)
+
+
+class AuditEntry(models.Model):
+    """Who did what to which target, the state before and after, and how it ended."""
+
+    class Result(models.TextChoices):
+        OK = "ok", "OK"
+        ERROR = "error", "Error"
+        DENIED = "denied", "Denied"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    cluster = models.CharField(max_length=63, blank=True)
+    target = models.CharField(max_length=512, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    result = models.CharField(max_length=8, choices=Result.choices, default=Result.OK)
+    error = models.TextField(blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target} {self.result}"

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from backbone_admin import broadcast
+from backbone_admin.health import all_names, clusters_health
+
+
+@shared_task(ignore_result=True, expires=60)
+def check_clusters() -> int:
+    """Ask every cluster for its health and push it to the open overview pages."""
+    healths = clusters_health(all_names(), fresh=True)
+    broadcast.cluster_health(healths)
+    return len(healths)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backbone_admin import views
+from backbone_admin.api import views as api_views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("audit/", views.audit, name="audit"),
+    path("django-admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/audit/", api_views.audit_list, name="api-audit"),
+    path("api/", include("topics.api_urls")),
+    path("", include("topics.urls")),
+    path("", include("streams.urls")),
+]
+
+handler404 = "backbone_admin.errors.not_found"
+handler500 = "backbone_admin.errors.server_error"

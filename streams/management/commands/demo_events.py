@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from backbone_admin.clusters import default_cluster_name
+from backbone_admin.kafka import BackboneError, Conflict, producer
+from backbone_admin.kafka.topics import create_topic
+from streams.demo import TOPICS, ShippingWorld
+
+log = logging.getLogger("backbone.demo")
+
+
+class Command(BaseCommand):
+    help = "Keep the demo topics (orders, containers, shipments) alive with realistic shipping events."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--cluster", default=None)
+        parser.add_argument("--rate", type=float, default=3.0, help="events per second per topic")
+        parser.add_argument("--count", type=int, default=0, help="stop after this many rounds (0: run forever)")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        cluster = opts["cluster"] or default_cluster_name()
+        self._ensure_topics(cluster)
+        world = ShippingWorld()
+        interval = 1.0 / max(opts["rate"], 0.1)
+        rounds = 0
+        self.stdout.write(f"demo events flowing into {', '.join(TOPICS)} on cluster {cluster}")
+        while not opts["count"] or rounds < opts["count"]:
+            started = time.monotonic()
+            try:
+                for event in world.next_events():
+                    key, value, headers = event.encoded()
+                    producer.produce(cluster, event.topic, key=key, value=value, headers=headers)
+                if rounds % 20 == 0:
+                    producer.flush(cluster)
+            except BackboneError as exc:
+                log.warning("demo producer: %s; retrying", exc.message)
+                time.sleep(2)
+            rounds += 1
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        producer.flush(cluster)
+
+    def _ensure_topics(self, cluster: str) -> None:
+        for attempt in range(60):
+            try:
+                for topic in TOPICS:
+                    try:
+                        create_topic(cluster, topic, partitions=3, replication_factor=1,
+                                     configs={"retention.ms": str(7 * 24 * 3600 * 1000)})
+                    except Conflict:
+                        pass
+                return
+            except BackboneError as exc:
+                log.warning("waiting for cluster %s (%s)", cluster, exc.message)
+                time.sleep(min(1 + attempt, 5))
+        raise SystemExit(f"cluster {cluster} never answered; demo producer gives up")

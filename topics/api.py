@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backbone_admin.clusters import all_clusters
+from backbone_admin.health import cluster_health, clusters_health
+from backbone_admin.kafka import ClusterHealth
+from backbone_admin.models import Role
+from backbone_admin.roles import require_role, role_on, visible_clusters
+
+class BrokerSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    host = serializers.CharField()
+    port = serializers.IntegerField()
+    rack = serializers.CharField(allow_null=True)
+    is_controller = serializers.BooleanField()
+
+
+class ClusterSerializer(serializers.Serializer[Any]):
+    """Documents the shape of a cluster in responses."""
+
+    name = serializers.CharField()
+    bootstrap_servers = serializers.CharField()
+    security_protocol = serializers.CharField()
+    sasl_mechanism = serializers.CharField(allow_null=True)
+    schema_registry_url = serializers.CharField(allow_null=True)
+    read_only = serializers.BooleanField()
+    role = serializers.CharField()
+    status = serializers.ChoiceField(["ok", "degraded", "down"])
+    error = serializers.CharField(allow_null=True)
+    checked_at = serializers.FloatField()
+    cluster_id = serializers.CharField(allow_null=True)
+    controller_id = serializers.IntegerField(allow_null=True)
+    brokers = BrokerSerializer(many=True, allow_null=True)
+    topic_count = serializers.IntegerField(allow_null=True)
+    internal_topic_count = serializers.IntegerField(allow_null=True)
+    partition_count = serializers.IntegerField(allow_null=True)
+    under_replicated_partitions = serializers.IntegerField(allow_null=True)
+    offline_partitions = serializers.IntegerField(allow_null=True)
+
+
+def health_payload(health: ClusterHealth, request: Request) -> dict[str, Any]:
+    from backbone_admin.clusters import get_cluster
+
+    config = get_cluster(health.name)
+    data: dict[str, Any] = dict(config.public()) if config else {"name": health.name}
+    data.update({"role": role_on(request.user, health.name), "status": health.status, "error": health.error})
+    data["checked_at"] = health.checked_at
+    overview = health.overview.as_dict() if health.overview else {}
+    for key in (
+        "cluster_id",
+        "controller_id",
+        "brokers",
+        "topic_count",
+        "internal_topic_count",
+        "partition_count",
+        "under_replicated_partitions",
+        "offline_partitions",
+    ):
+        data[key] = overview.get(key)
+    return data
+
+
+@extend_schema(responses=ClusterSerializer(many=True))
+@api_view(["GET"])
+def cluster_list(request: Request) -> Response:
+    """Every cluster the user may see, with its health (checked in parallel, cached briefly)."""
+    names = [c.name for c in visible_clusters(request.user, all_clusters())]
+    fresh = request.query_params.get("refresh") == "1"
+    return Response([health_payload(h, request) for h in clusters_health(names, fresh=fresh)])
+
+
+@extend_schema(responses={200: ClusterSerializer})
+@api_view(["GET"])
+def cluster_detail(request: Request, cluster: str) -> Response:
+    """Overview of one cluster: brokers, controller, topic and partition counts, health."""
+    config = require_role(request.user, cluster, Role.VIEWER)
+    health = cluster_health(config.name, fresh=request.query_params.get("refresh") == "1")
+    return Response(health_payload(health, request), status=503 if health.status == "down" else 200)
