@@ -70,12 +70,27 @@ def audited(
         yield change
     except BackboneError as exc:
         result = AuditEntry.Result.DENIED if exc.status == 403 else AuditEntry.Result.ERROR
-        record(user=user, action=action, cluster=cluster, target=target, before=before,
-               result=result, error=exc.message, request=request)
+        record(
+            user=user,
+            action=action,
+            cluster=cluster,
+            target=target,
+            before=before,
+            result=result,
+            error=exc.message,
+            request=request,
+        )
         raise
     except Exception as exc:
-        record(user=user, action=action, cluster=cluster, target=target, before=before,
-               result=AuditEntry.Result.ERROR, error=f"{type(exc).__name__}: {exc}", request=request)
+        record(
+            user=user,
+            action=action,
+            cluster=cluster,
+            target=target,
+            before=before,
+            result=AuditEntry.Result.ERROR,
+            error=f"{type(exc).__name__}: {exc}",
+            request=request,
+        )
         raise
-    record(user=user, action=action, cluster=cluster, target=target, before=before, after=change.after,
-           request=request)
+    record(user=user, action=action, cluster=cluster, target=target, before=before, after=change.after, request=request)

@@ -44,7 +44,19 @@ def redis_binary() -> str:
 
 
 def redis_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    return [redis_binary(), "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no", "--daemonize", "no"]
+    return [
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        host,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]
 
 
 def free_port() -> int:
@@ -53,11 +65,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before listening on {host}:{port}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {host}:{port}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -79,7 +93,7 @@ def banner() -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url + "healthz", timeout=8) as response:
+            with urllib.request.urlopen(url + "healthz", timeout=8) as response:  # noqa: S310 - our own http URL
                 if response.status == 200:
                     break
         except urllib.error.HTTPError as exc:
@@ -93,7 +107,10 @@ def banner() -> None:
     hint = hint_file.read_text().strip() if hint_file.exists() else ""
     hint_file.unlink(missing_ok=True)
     line = "=" * 72
-    print(f"\n{line}\n  Backbone Console is up:  {url}\n  {hint}\n  API docs: {url}api/docs/   Stop: Ctrl-C\n{line}\n", flush=True)
+    print(
+        f"\n{line}\n  Backbone Console is up:  {url}\n  {hint}\n  API docs: {url}api/docs/   Stop: Ctrl-C\n{line}\n",
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -111,7 +128,7 @@ def main(argv: list[str]) -> None:
             time.sleep(3600)
     else:
         raise SystemExit("usage: python -m backbone_admin.embedded broker|redis|banner")
-    os.execv(cmd[0], cmd)
+    os.execv(cmd[0], cmd)  # noqa: S606 - replace this process with the server
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class ApiToken(models.Model):
 
     objects = ApiTokenQuerySet.as_manager()
 
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
@@ -62,9 +65,6 @@ class ApiToken(models.Model):
         key = "bbc_" + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[4:12])
         return token, key
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.user})"
 
 
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):

@@ -18,7 +18,7 @@ def _roles(user: Any) -> tuple[str | None, dict[str, str]]:
     """(global role, per-cluster grants), read once per user object."""
     cached = getattr(user, "_backbone_roles", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     if not user or not user.is_authenticated or not user.is_active:
         result: tuple[str | None, dict[str, str]] = (None, {})
     elif user.is_superuser:
@@ -57,9 +57,7 @@ def require_role(user: Any, cluster_name: str, role: str, *, change: bool = Fals
     if current is None:
         raise errors.ClusterNotFound(f"cluster `{cluster_name}` is not configured")
     if Role.rank(current) < Role.rank(role):
-        raise errors.PermissionDenied(
-            f"this needs the {role} role on cluster `{cluster.name}`; you are {current}"
-        )
+        raise errors.PermissionDenied(f"this needs the {role} role on cluster `{cluster.name}`; you are {current}")
     if change and cluster.read_only:
         raise errors.ReadOnlyCluster(f"cluster `{cluster.name}` is read-only: changes are refused")
     return cluster

@@ -66,7 +66,7 @@ class ShippingWorld:
             kind = rng.choice(ORDER_STATES[1:])
         else:
             order_id = f"ORD-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}"
-            self.orders = (self.orders + [order_id])[-200:]
+            self.orders = [*self.orders, order_id][-200:]
             kind = "OrderCreated"
         origin, dest = rng.sample(PORTS, 2)
         value = {

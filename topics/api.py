@@ -14,6 +14,7 @@ from backbone_admin.kafka import ClusterHealth
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role, role_on, visible_clusters
 
+
 class BrokerSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     host = serializers.CharField()
@@ -30,7 +31,7 @@ class ClusterSerializer(serializers.Serializer[Any]):
     security_protocol = serializers.CharField()
     sasl_mechanism = serializers.CharField(allow_null=True)
     schema_registry_url = serializers.CharField(allow_null=True)
-    read_only = serializers.BooleanField()
+    read_only = serializers.BooleanField()  # type: ignore[assignment]
     role = serializers.CharField()
     status = serializers.ChoiceField(["ok", "degraded", "down"])
     error = serializers.CharField(allow_null=True)

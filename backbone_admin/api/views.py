@@ -62,4 +62,3 @@ def filter_audit(entries: QuerySet[AuditEntry], params: Mapping[str, Any]) -> Qu
     if q := params.get("q"):
         entries = entries.filter(Q(target__icontains=q) | Q(action__icontains=q))
     return entries
-

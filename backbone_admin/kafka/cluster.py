@@ -8,6 +8,9 @@ from backbone_admin.kafka.client import admin_client, call, require_cluster, tim
 from backbone_admin.kafka.types import BrokerInfo, ClusterOverview, PartitionInfo, TopicMetadata
 
 
+OVERVIEW_TOPICS = 100
+
+
 def is_internal_topic(name: str) -> bool:
     # Kafka's own topics (__consumer_offsets, __transaction_state) and the
     # double-underscore convention other tools follow for theirs.
@@ -54,4 +57,5 @@ def cluster_overview(cluster_name: str) -> ClusterOverview:
         offline_partitions=sum(1 for p in partitions if p.offline),
         read_only=cluster.read_only,
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        topics_sample=tuple((t.name, len(t.partitions)) for t in topics if not t.internal)[:OVERVIEW_TOPICS],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.cimpl import NewTopic
 
 from backbone_admin.kafka import errors
 from backbone_admin.kafka.client import admin_client, require_cluster, timeout, wait

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -63,6 +64,8 @@ class ClusterOverview:
     offline_partitions: int
     read_only: bool = False
     elapsed_ms: float = 0.0
+    # The first topics by name (not internal) with their partition count, for the overview page.
+    topics_sample: tuple[tuple[str, int], ...] = ()
 
     @property
     def health(self) -> str:
@@ -88,3 +91,7 @@ class ClusterHealth:
     overview: ClusterOverview | None = None
     checked_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checked(self) -> datetime:
+        return datetime.fromtimestamp(self.checked_at, tz=UTC)

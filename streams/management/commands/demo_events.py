@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -48,11 +49,14 @@ class Command(BaseCommand):
         for attempt in range(60):
             try:
                 for topic in TOPICS:
-                    try:
-                        create_topic(cluster, topic, partitions=3, replication_factor=1,
-                                     configs={"retention.ms": str(7 * 24 * 3600 * 1000)})
-                    except Conflict:
-                        pass
+                    with contextlib.suppress(Conflict):
+                        create_topic(
+                            cluster,
+                            topic,
+                            partitions=3,
+                            replication_factor=1,
+                            configs={"retention.ms": str(7 * 24 * 3600 * 1000)},
+                        )
                 return
             except BackboneError as exc:
                 log.warning("waiting for cluster %s (%s)", cluster, exc.message)

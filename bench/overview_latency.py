@@ -1,0 +1,304 @@
+"""How long the cluster overview takes, next to what the broker itself costs.
+
+Run from the repository root, needing nothing running:
+
+    .venv/bin/python bench/overview_latency.py [--n 200]
+
+It starts its own embedded broker (Tansu) and Redis on free ports, a fresh SQLite
+database in a temporary directory, and Daphne; logs in as a viewer through the real
+login form; then times, in one run:
+
+- the overview page `/clusters/local/` and `GET /api/clusters/local/` as a browser or
+  script sees them (cluster health is cached in Redis for METADATA_CACHE_TTL, so most
+  of these are cache hits),
+- the same API call with `?refresh=1`, which asks the broker every time,
+- the baseline: a plain confluent_kafka AdminClient doing `list_topics()` +
+  `describe_cluster()` in this process (what one uncached overview costs at least),
+- `/healthz` (database + Redis + cached cluster health).
+
+Traffic goes to 127.0.0.1 only; every loop is bounded; all processes are stopped at
+the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import os
+import re
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backbone_admin.embedded import broker_command, free_port, redis_command, wait_for_port  # noqa: E402
+
+BIN = Path(sys.executable).parent
+WARMUP = 20
+HTTP_TIMEOUT = 30.0
+
+
+class Stack:
+    """The processes this bench starts, stopped together whatever happens."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def errors(self, name: str, most: int = 5) -> str:
+        """The distinct exception lines a process logged (the last line of each traceback)."""
+        path = self.workdir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        found = dict.fromkeys(line for line in text.splitlines() if re.match(r"^[\w.]+(Error|Exception|Match): ", line))
+        return "\n".join(list(found)[-most:]) or self.tail(name, 10)
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.workdir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class Client:
+    """A logged-in browser session: urllib with a cookie jar."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with self.opener.open(self.base + path, timeout=HTTP_TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def cookie(self, name: str) -> str:
+        for cookie in self.jar:
+            if cookie.name == name:
+                return cookie.value or ""
+        raise SystemExit(f"no {name} cookie after GET /login/")
+
+    def login(self, username: str, password: str, next_url: str) -> None:
+        status, _ = self.get("/login/")
+        if status != 200:
+            raise SystemExit(f"GET /login/ answered {status}")
+        form = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": self.cookie("csrftoken"),
+                "username": username,
+                "password": password,
+                "next": next_url,
+            }
+        ).encode()
+        request = urllib.request.Request(
+            self.base + "/login/", data=form, headers={"Referer": self.base + "/login/"}, method="POST"
+        )
+        # Stop at the redirect: a login is a 302 with a session cookie, whatever the next page does.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+        try:
+            with opener.open(request, timeout=HTTP_TIMEOUT) as response:
+                status, location = response.status, ""
+        except urllib.error.HTTPError as exc:
+            status, location = exc.code, exc.headers.get("Location", "")
+        if status != 302 or not any(c.name == "sessionid" for c in self.jar):
+            raise SystemExit(f"logging in failed: POST /login/ answered {status} {location}".rstrip())
+
+
+class CaseFailed(Exception):
+    """One measured call did not succeed; the row says so and the bench exits non-zero."""
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def http_call(client: Client, path: str) -> Callable[[], object]:
+    def call() -> object:
+        status, body = client.get(path)
+        if status != 200:
+            raise CaseFailed(f"GET {path} answered {status}")
+        return body
+
+    return call
+
+
+def raw_overview(admin: Any) -> Callable[[], object]:
+    def call() -> object:
+        admin.list_topics(timeout=5)
+        return admin.describe_cluster(request_timeout=5).result(timeout=6)
+
+    return call
+
+
+def wait_healthy(client: Client, stack: Stack, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, bytes] = (0, b"")
+    while time.monotonic() < deadline:
+        last = client.get("/healthz")
+        if last[0] == 200:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"/healthz never answered 200: {last[0]} {last[1][:300]!r}\n{stack.tail('daphne')}")
+
+
+def row(what: str, samples: list[float]) -> str:
+    p99 = statistics.quantiles(samples, n=100, method="inclusive")[98]
+    return (
+        f"| {what} | {len(samples)} | {statistics.median(samples):.2f} | {p99:.2f} | {statistics.fmean(samples):.2f} |"
+    )
+
+
+def run(n: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="backbone-bench-") as tmp:
+        workdir = Path(tmp)
+        stack = Stack(workdir)
+        try:
+            kafka_port, redis_port, web_port = free_port(), free_port(), free_port()
+            bootstrap = f"127.0.0.1:{kafka_port}"
+            stack.start("broker", broker_command(kafka_port))
+            stack.start("redis", redis_command(redis_port))
+            wait_for_port(kafka_port, proc=stack.procs[0][1])
+            wait_for_port(redis_port, proc=stack.procs[1][1])
+
+            env = dict(os.environ)
+            for name in ("BACKBONE_CLUSTERS_FILE", "DEFAULT_CLUSTER", "STATIC_ROOT", "DEBUG"):
+                env.pop(name, None)
+            env.update(
+                {
+                    "DJANGO_SETTINGS_MODULE": "backbone_admin.settings",
+                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                    "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                    "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+                    "HTTPS": "0",
+                    "SECRET_KEY": secrets.token_urlsafe(50),
+                    "LOG_LEVEL": "WARNING",
+                }
+            )
+            password = secrets.token_urlsafe(16)
+            print("setting up: migrate, viewer user, demo topics ...", file=sys.stderr, flush=True)
+            manage(env, "migrate", "--noinput")
+            manage(env, "backbone_user", "bench", "--role", "viewer", "--password", password)
+            manage(env, "demo_events", "--count", "50", "--rate", "50")
+
+            daphne = stack.start(
+                "daphne",
+                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(web_port), "backbone_admin.asgi:application"],
+                env=env,
+            )
+            wait_for_port(web_port, timeout=60, proc=daphne)
+            client = Client(f"http://127.0.0.1:{web_port}")
+            wait_healthy(client, stack)
+            try:
+                client.login("bench", password, next_url="/clusters/local/")
+            except SystemExit as exc:
+                raise SystemExit(f"{exc}\n{stack.tail('daphne')}") from None
+
+            # The baseline, in this process: what the gateway asks the broker for one uncached overview.
+            from confluent_kafka.admin import AdminClient
+
+            admin = AdminClient({"bootstrap.servers": bootstrap, "log.connection.close": False})
+
+            cases: list[tuple[str, Callable[[], object]]] = [
+                ("page `/clusters/local/` (cached health)", http_call(client, "/clusters/local/")),
+                ("API `GET /api/clusters/local/` (cached health)", http_call(client, "/api/clusters/local/")),
+                ("baseline: AdminClient `list_topics` + `describe_cluster` (in-process)", raw_overview(admin)),
+                (
+                    "API `GET /api/clusters/local/?refresh=1` (uncached)",
+                    http_call(client, "/api/clusters/local/?refresh=1"),
+                ),
+                ("`/healthz`", http_call(client, "/healthz")),
+            ]
+
+            print(f"measuring: {WARMUP} warm-up + {n} timed calls each ...", file=sys.stderr, flush=True)
+            rows, failures = [], []
+            for what, fn in cases:
+                try:
+                    timed(fn, WARMUP)
+                    rows.append(row(what, timed(fn, n)))
+                except CaseFailed as exc:
+                    rows.append(f"| {what} | — | failed: {exc} | | |")
+                    failures.append(str(exc))
+            del admin, cases  # the client closes before the broker stops
+            if daphne.poll() is not None:
+                raise SystemExit(f"daphne died during the run:\n{stack.tail('daphne')}")
+
+            print(
+                f"\nBackbone Console overview latency — Tansu broker, Redis, SQLite, Daphne on 127.0.0.1; "
+                f"{len(os.sched_getaffinity(0))} cores; METADATA_CACHE_TTL default (10 s)\n"
+            )
+            print("| what | n | p50 ms | p99 ms | mean ms |")
+            print("|---|---:|---:|---:|---:|")
+            print("\n".join(rows))
+            if failures:
+                raise SystemExit(f"\n{len(failures)} row(s) failed; the server logged:\n{stack.errors('daphne')}")
+        finally:
+            stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=200, help="timed requests per row (default 200)")
+    args = parser.parse_args()
+    if not 1 <= args.n <= 10_000:
+        parser.error("--n must be between 1 and 10000")
+    run(args.n)
+
+
+if __name__ == "__main__":
+    main()

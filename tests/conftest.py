@@ -1,0 +1,225 @@
+"""Fixtures on real components: the broker and Redis (tests/plugin.py), a live Daphne, a
+real Celery worker and headless Chromium. Every test uses its own topic names."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from django.conf import settings
+from django.test import Client
+from rest_framework.test import APIClient
+
+from backbone_admin import clusters
+from backbone_admin.embedded import free_port, wait_for_port
+from backbone_admin.kafka import reset_clients
+from tests.plugin import OUTPUT, start_services
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return start_services().kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return start_services().redis_url
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_bootstrap: str) -> AdminClient:
+    """An independent client to check what the console did on the broker."""
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test uses."""
+    return f"t-{request.node.name[:40].replace('[', '-').replace(']', '')}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def clusters_file(tmp_path: Path, settings: Any, kafka_bootstrap: str) -> Iterator[Callable[[str], Path]]:
+    """Point the console at a clusters YAML file for one test."""
+
+    def use(text: str) -> Path:
+        path = tmp_path / "clusters.yml"
+        path.write_text(text.replace("{LOCAL}", kafka_bootstrap))
+        settings.BACKBONE_CLUSTERS_FILE = str(path)
+        clusters.reset_cache()
+        reset_clients()
+        return path
+
+    yield use
+    clusters.reset_cache()
+    reset_clients()
+
+
+@pytest.fixture
+def down_cluster(clusters_file: Callable[[str], Path], settings: Any) -> str:
+    """A second cluster `down` where nothing listens; timeouts shortened to keep tests quick."""
+    settings.KAFKA_TIMEOUT = 1.5
+    port = free_port()
+    clusters_file(
+        f"clusters:\n  - name: local\n    bootstrap_servers: {{LOCAL}}\n"
+        f"  - name: down\n    bootstrap_servers: 127.0.0.1:{port}\n"
+    )
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def make_user(django_user_model: Any) -> Callable[..., Any]:
+    from backbone_admin.roles import assign_role
+
+    def make(role: str | None = None, *, cluster: str | None = None, password: str = "pw-Backbone-1") -> Any:
+        user = django_user_model.objects.create_user(username=f"u{uuid.uuid4().hex[:8]}", password=password)
+        if role:
+            assign_role(user, role, cluster=cluster)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_as(make_user: Callable[..., Any]) -> Callable[..., Client]:
+    def login(role: str | None, *, cluster: str | None = None) -> Client:
+        client = Client()
+        client.force_login(make_user(role, cluster=cluster))
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_as(make_user: Callable[..., Any]) -> Callable[..., APIClient]:
+    def login(role: str | None, *, cluster: str | None = None) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(make_user(role, cluster=cluster))
+        return client
+
+    return login
+
+
+def _subprocess_env(kafka_bootstrap: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "REDIS_URL": redis_url,
+            "HTTPS": "0",
+            "DJANGO_SETTINGS_MODULE": "backbone_admin.settings",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup: Any, django_db_blocker: Any, kafka_bootstrap: str, redis_url: str) -> Iterator[str]:
+    """A real Daphne serving the console on the test database."""
+    port = free_port()
+    OUTPUT.mkdir(exist_ok=True)
+    log = (OUTPUT / "daphne.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backbone_admin.asgi:application"],
+        cwd=BASE_DIR,
+        env=_subprocess_env(kafka_bootstrap, redis_url),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc=proc, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: Any, kafka_bootstrap: str, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process on the test Redis and database."""
+    OUTPUT.mkdir(exist_ok=True)
+    log_path = OUTPUT / "celery-worker.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backbone_admin",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=BASE_DIR,
+        env=_subprocess_env(kafka_bootstrap, redis_url),
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while b"ready." not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the Celery worker did not start; see {log_path}")
+        time.sleep(0.2)
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright; failing to launch fails the run."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(
+            f"{CHROMIUM} is missing: `make test` installs the Debian packages chromium and chromium-driver"
+        )
+    # Playwright's sync API keeps an event loop in this thread; the tests' own ORM calls
+    # are still synchronous, so Django's async-safety guard is lifted for the session.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,84 @@
+"""Start the real test broker (Tansu) and a real Redis before Django reads its settings.
+
+Loaded with `-p tests.plugin` so it runs ahead of pytest-django: the settings then point
+at these servers. A broker or Redis that cannot start fails the run; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backbone_admin.embedded import broker_command, free_port, redis_command, wait_for_port
+
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@dataclass
+class Services:
+    kafka_bootstrap: str
+    redis_url: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+SERVICES: Services | None = None
+
+
+def _start(cmd: list[str], port: int, log_name: str) -> subprocess.Popen[bytes]:
+    OUTPUT.mkdir(exist_ok=True)
+    log = (OUTPUT / log_name).open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc=proc, timeout=30)
+    except RuntimeError as exc:
+        proc.kill()
+        raise pytest.UsageError(
+            f"cannot start {log_name.removesuffix('.log')}: {exc} (see {OUTPUT / log_name})"
+        ) from exc
+    return proc
+
+
+def start_services() -> Services:
+    global SERVICES
+    if SERVICES is None:
+        kafka_port, redis_port = free_port(), free_port()
+        broker = _start(broker_command(kafka_port), kafka_port, "broker.log")
+        redis = _start(redis_command(redis_port), redis_port, "redis.log")
+        SERVICES = Services(f"127.0.0.1:{kafka_port}", f"redis://127.0.0.1:{redis_port}/0", [broker, redis])
+        atexit.register(SERVICES.stop)
+    return SERVICES
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> Generator[None, Any, Any]:
+    services = start_services()
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = services.kafka_bootstrap
+    os.environ["REDIS_URL"] = services.redis_url
+    os.environ["HTTPS"] = "0"
+    os.environ["DEBUG"] = "0"
+    os.environ.pop("BACKBONE_CLUSTERS_FILE", None)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("DEFAULT_CLUSTER", None)
+    return (yield)
+
+
+def pytest_unconfigure(config: Any) -> None:
+    if SERVICES is not None:
+        SERVICES.stop()

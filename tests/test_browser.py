@@ -1,0 +1,42 @@
+"""Headless Chromium against the live console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from tests.conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_log_in_and_see_the_overview_with_the_demo_topics(live_url: str, page: Any, make_user: Any) -> None:
+    call_command("demo_events", count=3, rate=50)
+    user = make_user("viewer", password="pw-Browser-1")
+    page.goto(live_url + "/")
+    assert "/login/" in page.url
+    screenshot(page, "login")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "pw-Browser-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/clusters/local/")
+    page.wait_for_selector("text=Brokers")
+    # The overview may come from the short metadata cache; Refresh asks the cluster now.
+    page.click("button:has-text('Refresh')")
+    for topic in ("orders", "containers", "shipments"):
+        page.wait_for_selector(f".topics-sample td:text-is('{topic}')")
+    assert page.locator(".badge.ok").first.is_visible()
+    screenshot(page, "overview")
+    page.click("text=Log out")
+    page.wait_for_url("**/login/")
+
+
+def test_wrong_password_shows_an_error(live_url: str, page: Any, make_user: Any) -> None:
+    user = make_user("viewer")
+    page.goto(live_url + "/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "wrong")
+    page.click("button[type=submit]")
+    assert page.locator(".error").is_visible()
