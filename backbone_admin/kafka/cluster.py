@@ -7,7 +7,6 @@ import time
 from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait
 from backbone_admin.kafka.types import BrokerInfo, ClusterOverview, PartitionInfo, TopicMetadata
 
-
 OVERVIEW_TOPICS = 100
 
 

@@ -1,13 +1,35 @@
-"""Topic writes through the admin API."""
+"""Topic reads and writes through the admin API: configs, partitions, creation, deletion."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
+from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import errors
-from backbone_admin.kafka.client import admin_client, require_cluster, timeout, wait
+from backbone_admin.kafka.client import admin_client, raise_translated, require_cluster, timeout, wait
+from backbone_admin.kafka.types import ConfigValue
+
+# DescribeConfigs takes many resources per request; batches keep each request modest.
+CONFIG_BATCH = 1000
+
+_SOURCES = {
+    ConfigSource.DYNAMIC_TOPIC_CONFIG.value: "topic",
+    ConfigSource.DYNAMIC_BROKER_CONFIG.value: "broker",
+    ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value: "broker",
+    ConfigSource.STATIC_BROKER_CONFIG.value: "broker",
+    ConfigSource.DEFAULT_CONFIG.value: "default",
+}
+
+
+def _writable(cluster_name: str, what: str) -> ClusterConfig:
+    cluster = require_cluster(cluster_name)
+    if cluster.read_only:
+        raise errors.ReadOnlyCluster(f"cluster `{cluster_name}` is read-only: {what} is refused")
+    return cluster
 
 
 def create_topic(
@@ -19,11 +41,73 @@ def create_topic(
     configs: Mapping[str, str] | None = None,
     validate_only: bool = False,
 ) -> None:
-    cluster = require_cluster(cluster_name)
-    if cluster.read_only:
-        raise errors.ReadOnlyCluster(f"cluster `{cluster_name}` is read-only: creating topics is refused")
+    cluster = _writable(cluster_name, "creating topics")
     new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(configs or {}))
     futures = admin_client(cluster).create_topics(
         [new], operation_timeout=timeout(), request_timeout=timeout(), validate_only=validate_only
     )
     wait(futures[name], cluster, f"creating topic `{name}`")
+
+
+def delete_topic(cluster_name: str, name: str) -> None:
+    cluster = _writable(cluster_name, "deleting topics")
+    futures = admin_client(cluster).delete_topics([name], operation_timeout=timeout(), request_timeout=timeout())
+    wait(futures[name], cluster, f"deleting topic `{name}`")
+
+
+def create_partitions(cluster_name: str, name: str, total: int) -> None:
+    """Raise the topic's partition count to `total`."""
+    cluster = _writable(cluster_name, "adding partitions")
+    futures = admin_client(cluster).create_partitions(
+        [NewPartitions(name, total)], operation_timeout=timeout(), request_timeout=timeout()
+    )
+    wait(futures[name], cluster, f"adding partitions to `{name}`")
+
+
+def _config_value(entry: ConfigEntry) -> ConfigValue:
+    source = _SOURCES.get(entry.source, "unknown")
+    return ConfigValue(
+        name=entry.name,
+        value=None if entry.is_sensitive else entry.value,
+        source=source,
+        is_default=bool(entry.is_default) or source == "default",
+        read_only=bool(entry.is_read_only),
+        sensitive=bool(entry.is_sensitive),
+    )
+
+
+def describe_topic_configs(cluster_name: str, topics: Sequence[str]) -> dict[str, dict[str, ConfigValue]]:
+    """Configs of many topics, batched; sensitive values are never returned."""
+    cluster = require_cluster(cluster_name)
+    admin = admin_client(cluster)
+    pending: list[tuple[str, Future[dict[str, ConfigEntry]]]] = []
+    for start in range(0, len(topics), CONFIG_BATCH):
+        resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics[start : start + CONFIG_BATCH]]
+        try:
+            futures = admin.describe_configs(resources, request_timeout=timeout())
+        except Exception as exc:  # noqa: BLE001 - translated
+            raise_translated(exc, cluster, "describing topic configs")
+        pending.extend((resource.name, future) for resource, future in futures.items())
+    result: dict[str, dict[str, ConfigValue]] = {}
+    for topic, future in pending:
+        entries = wait(future, cluster, f"describing configs of `{topic}`")
+        result[topic] = {name: _config_value(entry) for name, entry in entries.items()}
+    return result
+
+
+def alter_topic_configs(
+    cluster_name: str, topic: str, *, set_values: Mapping[str, str], delete: Sequence[str] = ()
+) -> None:
+    """Incremental alter: SET the given values, DELETE (back to default) the named ones; one request."""
+    cluster = _writable(cluster_name, "changing topic configs")
+    entries = [
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in set_values.items()
+    ]
+    entries += [ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE) for name in delete]
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
+    try:
+        futures = admin_client(cluster).incremental_alter_configs([resource], request_timeout=timeout())
+    except Exception as exc:  # noqa: BLE001 - translated
+        raise_translated(exc, cluster, f"changing configs of `{topic}`")
+    for future in futures.values():
+        wait(future, cluster, f"changing configs of `{topic}`")

@@ -95,3 +95,41 @@ class ClusterHealth:
     @property
     def checked(self) -> datetime:
         return datetime.fromtimestamp(self.checked_at, tz=UTC)
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """One topic config as the broker reports it."""
+
+    name: str
+    value: str | None
+    source: str  # topic | broker | default | unknown
+    is_default: bool
+    read_only: bool
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class Watermarks:
+    low: int
+    high: int
+
+    @property
+    def messages(self) -> int:
+        return max(0, self.high - self.low)
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    group_id: str
+    state: str  # Stable | Empty | PreparingRebalance | CompletingRebalance | Dead | Unknown
+    is_simple: bool = False
+    type: str = "classic"
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    member_id: str
+    client_id: str
+    host: str
+    assignments: tuple[tuple[str, int], ...]

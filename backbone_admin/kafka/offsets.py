@@ -1,0 +1,40 @@
+"""Partition offsets: watermarks and offsets for a point in time (ListOffsets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import OffsetSpec
+
+from backbone_admin.kafka.client import admin_client, raise_translated, require_cluster, timeout, wait
+from backbone_admin.kafka.types import Watermarks
+
+Partition = tuple[str, int]
+
+
+def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSpec, what: str) -> dict[Partition, int]:
+    if not partitions:
+        return {}
+    cluster = require_cluster(cluster_name)
+    request = {TopicPartition(t, p): spec for t, p in partitions}
+    try:
+        futures = admin_client(cluster).list_offsets(request, request_timeout=timeout())
+    except Exception as exc:  # noqa: BLE001 - translated
+        raise_translated(exc, cluster, what)
+    return {(tp.topic, tp.partition): wait(f, cluster, what).offset for tp, f in futures.items()}
+
+
+def watermarks(cluster_name: str, partitions: Iterable[Partition]) -> dict[Partition, Watermarks]:
+    """Low (earliest) and high (latest) offsets of each partition."""
+    wanted = list(partitions)
+    low = _list_offsets(cluster_name, wanted, OffsetSpec.earliest(), "reading earliest offsets")
+    high = _list_offsets(cluster_name, wanted, OffsetSpec.latest(), "reading latest offsets")
+    return {p: Watermarks(low=low[p], high=high[p]) for p in wanted}
+
+
+def offsets_for_time(cluster_name: str, partitions: Iterable[Partition], timestamp_ms: int) -> dict[Partition, int]:
+    """The first offset with a timestamp ≥ timestamp_ms per partition; -1 where there is none."""
+    return _list_offsets(
+        cluster_name, list(partitions), OffsetSpec.for_timestamp(timestamp_ms), "looking up offsets by time"
+    )
