@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 from confluent_kafka import ConsumerGroupTopicPartitions
 
@@ -45,7 +46,7 @@ def committed_offsets(cluster_name: str, group_ids: Sequence[str]) -> dict[str, 
     """Committed offsets of each group (one request per group, sent together)."""
     cluster = require_cluster(cluster_name)
     admin = admin_client(cluster)
-    pending = []
+    pending: list[tuple[str, Future[ConsumerGroupTopicPartitions]]] = []
     for group_id in group_ids:
         try:
             futures = admin.list_consumer_group_offsets(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
 from confluent_kafka.cimpl import NewPartitions, NewTopic
@@ -65,7 +66,8 @@ def create_partitions(cluster_name: str, name: str, total: int) -> None:
 
 
 def _config_value(entry: ConfigEntry) -> ConfigValue:
-    source = _SOURCES.get(entry.source, "unknown")
+    raw_source: Any = entry.source  # an int at run time, typed as the enum
+    source = _SOURCES.get(int(getattr(raw_source, "value", raw_source)), "unknown")
     return ConfigValue(
         name=entry.name,
         value=None if entry.is_sensitive else entry.value,
