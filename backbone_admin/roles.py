@@ -63,9 +63,13 @@ def require_role(user: Any, cluster_name: str, role: str, *, change: bool = Fals
     return cluster
 
 
+def has_global_role(user: Any, role: str) -> bool:
+    return Role.rank(_roles(user)[0]) >= Role.rank(role)
+
+
 def require_global_role(user: Any, role: str) -> None:
     global_role, _ = _roles(user)
-    if Role.rank(global_role) < Role.rank(role):
+    if not has_global_role(user, role):
         raise errors.PermissionDenied(f"this needs the {role} role; you are {global_role or 'without a role'}")
 
 

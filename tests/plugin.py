@@ -76,6 +76,9 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> 
     os.environ.pop("BACKBONE_CLUSTERS_FILE", None)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("DEFAULT_CLUSTER", None)
+    # A test database file of this run's own, so two runs on one machine never share one.
+    (OUTPUT.parent / "var").mkdir(exist_ok=True)
+    os.environ["TEST_DATABASE_NAME"] = str(OUTPUT.parent / "var" / f"test_db_{os.getpid()}.sqlite3")
     return (yield)
 
 

@@ -1,8 +1,22 @@
 from django.urls import path
 
-from topics import api
+from topics import api, api_retention, api_topics
 
 urlpatterns = [
     path("clusters/", api.cluster_list, name="api-clusters"),
     path("clusters/<str:cluster>/", api.cluster_detail, name="api-cluster"),
+    # Topics
+    path("clusters/<str:cluster>/topics/", api_topics.topics, name="api-topics"),
+    path("clusters/<str:cluster>/topics/<str:topic>/", api_topics.topic, name="api-topic"),
+    path("clusters/<str:cluster>/topics/<str:topic>/configs/", api_topics.topic_configs, name="api-topic-configs"),
+    path(
+        "clusters/<str:cluster>/topics/<str:topic>/partitions/",
+        api_topics.topic_partitions,
+        name="api-topic-partitions",
+    ),
+    # Retention
+    path("retention-policies/", api_retention.policies, name="api-policies"),
+    path("retention-policies/<slug:name>/", api_retention.policy, name="api-policy"),
+    path("clusters/<str:cluster>/retention/compliance/", api_retention.compliance, name="api-compliance"),
+    path("clusters/<str:cluster>/retention/compliance/apply/", api_retention.compliance_apply, name="api-apply"),
 ]

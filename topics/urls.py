@@ -1,10 +1,22 @@
 from django.urls import path
 
-from topics import views
+from topics import views, views_retention, views_topics
 
 app_name = "topics"
 
 urlpatterns = [
     path("clusters/", views.clusters, name="clusters"),
     path("clusters/<str:cluster>/", views.overview, name="overview"),
+    # Topics
+    path("clusters/<str:cluster>/topics/", views_topics.topic_list, name="list"),
+    path("clusters/<str:cluster>/topics/new/", views_topics.topic_create, name="create"),
+    path("clusters/<str:cluster>/topics/<str:topic>/", views_topics.topic_detail, name="detail"),
+    path("clusters/<str:cluster>/topics/<str:topic>/configs/", views_topics.topic_configs, name="configs"),
+    path("clusters/<str:cluster>/topics/<str:topic>/partitions/", views_topics.topic_partitions, name="partitions"),
+    path("clusters/<str:cluster>/topics/<str:topic>/delete/", views_topics.topic_delete, name="delete"),
+    # Retention policies and compliance
+    path("retention/", views_retention.policy_list, name="policies"),
+    path("retention/new/", views_retention.policy_create, name="policy_create"),
+    path("retention/<slug:name>/", views_retention.policy_edit, name="policy_edit"),
+    path("clusters/<str:cluster>/retention/", views_retention.compliance, name="compliance"),
 ]
