@@ -61,3 +61,18 @@ def test_a_read_only_cluster_refuses_writes(clusters_file: Any, topic_name: str,
     with pytest.raises(ReadOnlyCluster):
         producer.produce("local", topic_name, value=b"x")
     assert topic_name not in kafka_admin.list_topics(timeout=5).topics
+
+
+def test_only_the_gateway_imports_confluent_kafka() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for app in ("backbone_admin", "topics", "streams")
+        for path in (root / app).rglob("*.py")
+        if "kafka" not in path.relative_to(root / app).parts[:1]
+        and re.search(r"^\s*(from|import) confluent_kafka", path.read_text(), re.M)
+    ]
+    assert offenders == []
