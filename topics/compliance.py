@@ -1,0 +1,180 @@
+"""Retention compliance: per topic, the governing policy, expected vs actual values, and drift.
+
+One metadata call and batched DescribeConfigs per cluster, whatever the number of topics.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backbone_admin.kafka import InvalidRequest, TopicMetadata, topic_metadata
+from backbone_admin.kafka.topics import describe_topic_configs
+from backbone_admin.kafka.types import ConfigValue
+from topics.configs import SPECS, human
+from topics.models import RetentionPolicy, compile_topic_pattern
+from topics.retention import governing_policy, ordered_policies
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    """One prescribed config of one topic: what the policy wants and what the broker has."""
+
+    name: str
+    expected: str
+    actual: str | None
+    # The topic does not set the key: its value is the cluster's default.
+    actual_is_default: bool
+    drift: bool
+
+    @property
+    def expected_human(self) -> str:
+        return human(self.name, self.expected)
+
+    @property
+    def actual_human(self) -> str:
+        return human(self.name, self.actual)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "expected": self.expected,
+            "expected_human": self.expected_human,
+            "actual": self.actual,
+            "actual_human": self.actual_human,
+            "actual_is_default": self.actual_is_default,
+            "drift": self.drift,
+        }
+
+
+@dataclass(frozen=True)
+class TopicCompliance:
+    topic: str
+    partitions: int
+    policy: RetentionPolicy | None
+    checks: tuple[ConfigCheck, ...] = ()
+    # The topic's retention configs as the broker reports them (absent keys are defaults).
+    actual: dict[str, ConfigValue] = field(default_factory=dict)
+
+    @property
+    def drift(self) -> list[str]:
+        return [c.name for c in self.checks if c.drift]
+
+    @property
+    def drifting(self) -> bool:
+        return any(c.drift for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partitions": self.partitions,
+            "policy": self.policy.name if self.policy else None,
+            "drifting": self.drifting,
+            "drift": self.drift,
+            "configs": [c.as_dict() for c in self.checks],
+        }
+
+
+def normalized(name: str, value: str | None) -> str | None:
+    """Kafka's canonical form, so `compact,delete` equals `delete,compact`."""
+    spec = SPECS.get(name)
+    if value is None or spec is None:
+        return value
+    try:
+        return spec.parse(value)
+    except InvalidRequest:
+        return value
+
+
+def effective_value(name: str, configs: dict[str, ConfigValue]) -> tuple[str | None, bool]:
+    """The topic's value of a config and whether it is the default.
+
+    Apache Kafka's DescribeConfigs reports every key with its effective value; a key it
+    leaves out is at Kafka's default, which SPECS records.
+    """
+    entry = configs.get(name)
+    if entry is not None and entry.value is not None:
+        return entry.value, entry.source == "default"
+    spec = SPECS.get(name)
+    return (spec.default if spec else None), True
+
+
+def check_topic(
+    topic: TopicMetadata, policy: RetentionPolicy | None, configs: dict[str, ConfigValue]
+) -> TopicCompliance:
+    checks = []
+    for name, expected in sorted((policy.configs if policy else {}).items()):
+        actual, is_default = effective_value(name, configs)
+        drift = normalized(name, actual) != normalized(name, expected)
+        checks.append(
+            ConfigCheck(name=name, expected=expected, actual=actual, actual_is_default=is_default, drift=drift)
+        )
+    return TopicCompliance(
+        topic=topic.name, partitions=len(topic.partitions), policy=policy, checks=tuple(checks), actual=configs
+    )
+
+
+def topic_filter(search: str) -> re.Pattern[str] | None:
+    """A name filter: substring, or `re:` and a regular expression (searched, not full-matched)."""
+    search = search.strip()
+    if not search:
+        return None
+    if search.startswith("re:"):
+        try:
+            return re.compile(search[3:])
+        except re.error as exc:
+            raise InvalidRequest(
+                f"`{search[3:]}` is not a valid regular expression: {exc}", fields={"search": str(exc)}
+            ) from None
+    return re.compile(re.escape(search), re.IGNORECASE)
+
+
+def cluster_compliance(
+    cluster: str,
+    *,
+    policies: Sequence[RetentionPolicy] | None = None,
+    only: Iterable[str] | None = None,
+    search: str = "",
+    drifting_only: bool = False,
+    metadata: Sequence[TopicMetadata] | None = None,
+) -> list[TopicCompliance]:
+    """Compliance of the cluster's topics (internal ones excluded), sorted by name.
+
+    `only` restricts to those names (unknown ones are left out: callers compare);
+    topics no policy governs are listed without checks and cost no DescribeConfigs.
+    """
+    policies = ordered_policies() if policies is None else policies
+    wanted = set(only) if only is not None else None
+    name_filter = topic_filter(search)
+    topics = [
+        t
+        for t in (topic_metadata(cluster) if metadata is None else metadata)
+        if not t.internal
+        and (wanted is None or t.name in wanted)
+        and (name_filter is None or name_filter.search(t.name))
+    ]
+    governed = [(t, governing_policy(t.name, policies)) for t in topics]
+    described = describe_topic_configs(cluster, [t.name for t, p in governed if p is not None and p.configs])
+    rows = [check_topic(t, p, described.get(t.name, {})) for t, p in governed]
+    if drifting_only:
+        rows = [r for r in rows if r.drifting]
+    return rows
+
+
+def matched_topic_counts(policies: Sequence[RetentionPolicy], topics: Sequence[TopicMetadata]) -> dict[str, int]:
+    """How many topics each policy matches and how many it governs (wins on priority)."""
+    counts = {p.name: 0 for p in policies}
+    for topic in topics:
+        if topic.internal:
+            continue
+        policy = governing_policy(topic.name, policies)
+        if policy is not None:
+            counts[policy.name] += 1
+    return counts
+
+
+def pattern_matches(pattern: str, topics: Iterable[str]) -> list[str]:
+    regex = compile_topic_pattern(pattern)
+    return [t for t in topics if regex.fullmatch(t)]

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from topics.retention_services import drift_refresh_all
+
+
+@shared_task(ignore_result=True, expires=120)
+def check_retention_drift() -> dict[str, int | str]:
+    """Recount the topics drifting from their retention policy on every cluster, for the navigation."""
+    return drift_refresh_all()
