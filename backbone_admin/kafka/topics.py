@@ -12,7 +12,7 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import errors
 from backbone_admin.kafka.client import admin_client, raise_translated, require_cluster, timeout, wait
-from backbone_admin.kafka.types import ConfigValue
+from backbone_admin.kafka.types import ConfigValue, PartitionInfo, TopicMetadata
 
 # DescribeConfigs takes many resources per request; batches keep each request modest.
 CONFIG_BATCH = 1000
@@ -113,3 +113,40 @@ def alter_topic_configs(
         raise_translated(exc, cluster, f"changing configs of `{topic}`")
     for future in futures.values():
         wait(future, cluster, f"changing configs of `{topic}`")
+
+
+def describe_topic(cluster_name: str, name: str) -> TopicMetadata:
+    """One topic's partitions (DescribeTopics); TopicNotFound when the cluster does not have it."""
+    from confluent_kafka import TopicCollection
+
+    from backbone_admin.kafka.cluster import is_internal_topic
+
+    cluster = require_cluster(cluster_name)
+    try:
+        futures = admin_client(cluster).describe_topics(TopicCollection([name]), request_timeout=timeout())
+    except Exception as exc:  # noqa: BLE001 - translated
+        raise_translated(exc, cluster, f"describing topic `{name}`")
+    try:
+        described = wait(futures[name], cluster, f"describing topic `{name}`")
+    except errors.TopicNotFound:
+        raise errors.TopicNotFound(f"topic `{name}` does not exist on cluster `{cluster_name}`") from None
+    partitions = tuple(
+        PartitionInfo(
+            id=p.id,
+            leader=p.leader.id if p.leader is not None else -1,
+            replicas=tuple(r.id for r in p.replicas),
+            isr=tuple(r.id for r in p.isr),
+        )
+        for p in sorted(described.partitions, key=lambda p: p.id)
+    )
+    return TopicMetadata(name=name, partitions=partitions, internal=is_internal_topic(name))
+
+
+def broker_count(cluster_name: str) -> int:
+    """How many brokers the cluster has now (DescribeCluster): the ceiling for a replication factor."""
+    cluster = require_cluster(cluster_name)
+    try:
+        future = admin_client(cluster).describe_cluster(request_timeout=timeout())
+    except Exception as exc:  # noqa: BLE001 - translated
+        raise_translated(exc, cluster, "describing the cluster")
+    return len(wait(future, cluster, "describing the cluster").nodes)
