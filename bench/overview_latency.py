@@ -58,16 +58,16 @@ class Stack:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so stop() reaches its children too
+            )
         self.procs.append((name, proc))
         return proc
 
@@ -280,7 +280,7 @@ def run(n: int) -> None:
 
             print(
                 f"\nBackbone Console overview latency — Tansu broker, Redis, SQLite, Daphne on 127.0.0.1; "
-                f"{len(os.sched_getaffinity(0))} cores; METADATA_CACHE_TTL default (10 s)\n"
+                f"{len(os.sched_getaffinity(0))} cores; METADATA_CACHE_TTL={env.get('METADATA_CACHE_TTL', '10')} s\n"
             )
             print("| what | n | p50 ms | p99 ms | mean ms |")
             print("|---|---:|---:|---:|---:|")

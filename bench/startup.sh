@@ -62,8 +62,9 @@ for port in "$web_port" "$kafka_port" "$redis_port"; do
   case "$port" in 8000 | 9092 | 6379) echo "refusing port $port" >&2; exit 1 ;; esac
 done
 
-echo "cloning $src (HEAD $(git -C "$src" rev-parse --short HEAD)) into $work/repo" >&2
 git clone --quiet "$src" "$work/repo"
+rev="$(git -C "$work/repo" rev-parse --short HEAD)"
+echo "cloned $src at $rev into $work/repo" >&2
 
 ms_now() { date +%s%3N; }
 secs() { printf '%d.%d' "$(($1 / 1000))" "$((($1 % 1000) / 100))"; }
@@ -111,12 +112,14 @@ start_once second "$again_limit"
 again_ready="$(secs "${READY:-0}")" again_healthy="$(secs "$HEALTHY")"
 stop
 
-cache="warm (~/.cache/pip)"
-if [ -n "${PIP_NO_CACHE_DIR:-}" ] || [ ! -d "${XDG_CACHE_HOME:-$HOME/.cache}/pip" ]; then
-  cache="off/empty"
-fi
+pip_cache="empty"
+[ -z "${PIP_NO_CACHE_DIR:-}" ] && [ -n "$(ls -A "${XDG_CACHE_HOME:-$HOME/.cache}/pip" 2>/dev/null)" ] && pip_cache="warm"
+pip_extra=""
+case "$(python3 -m pip config list 2>/dev/null || true)" in
+  *find-links* | *index-url*) pip_extra=", pip config adds find-links/index sources" ;;
+esac
 echo
-echo "Backbone Console start-up — clone of $(git -C "$src" rev-parse --short HEAD), $(nproc) cores, pip cache $cache"
+echo "Backbone Console start-up — clone of $rev, $(nproc) cores, pip cache $pip_cache$pip_extra"
 echo
 echo "| start | to \`Starting:\` (venv + migrate) s | to /healthz 200 s |"
 echo "|---|---:|---:|"
