@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from backbone_admin.kafka import InvalidRequest
 
@@ -44,8 +45,9 @@ def _parse(text: str, units: dict[str, int], what: str, bare_unit: str) -> int:
     number, unit = match.group(1), match.group(2).lower() or bare_unit
     if unit not in units:
         raise InvalidRequest(f"`{raw}`: unknown unit `{match.group(2)}`; use one of {', '.join(units)}")
-    value = float(number) * units[unit]
-    if value != int(value):
+    # Decimal, not float: Kafka's defaults include 2^63-1, which a float cannot hold exactly.
+    value = Decimal(number) * units[unit]
+    if value != value.to_integral_value():
         raise InvalidRequest(f"`{raw}` is not a whole number of {bare_unit}")
     result = int(value)
     if result > MAX_LONG:

@@ -97,15 +97,16 @@ def test_it_reports_every_bad_config_at_once() -> None:
     assert set(caught.value.fields) == {"retention.ms", "segment.ms"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="topics/units.py parses via float, so 9223372036854775807 (Long.MAX, the default of flush.ms and "
-    "others) rounds above MAX_LONG and is refused as too large",
-)
 def test_every_known_config_default_passes_its_own_validation() -> None:
     for spec in SPECS.values():
         if spec.default not in (None, ""):
             spec.parse(spec.default)
+
+
+def test_it_keeps_the_largest_kafka_long_exact() -> None:
+    assert SPECS["flush.ms"].parse("9223372036854775807") == "9223372036854775807"
+    with pytest.raises(InvalidRequest, match="too large"):
+        SPECS["flush.ms"].parse("9223372036854775808")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,223 @@
+"""Shared pieces of the benches: the processes they start, a logged-in HTTP client, timing."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BIN = Path(sys.executable).parent
+WARMUP = 20
+HTTP_TIMEOUT = 30.0
+
+
+class Stack:
+    """The processes this bench starts, stopped together whatever happens."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so stop() reaches its children too
+            )
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def errors(self, name: str, most: int = 5) -> str:
+        """The distinct exception lines a process logged (the last line of each traceback)."""
+        path = self.workdir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        found = dict.fromkeys(line for line in text.splitlines() if re.match(r"^[\w.]+(Error|Exception|Match): ", line))
+        return "\n".join(list(found)[-most:]) or self.tail(name, 10)
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.workdir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class Client:
+    """A logged-in browser session: urllib with a cookie jar."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with self.opener.open(self.base + path, timeout=HTTP_TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def cookie(self, name: str) -> str:
+        for cookie in self.jar:
+            if cookie.name == name:
+                return cookie.value or ""
+        raise SystemExit(f"no {name} cookie after GET /login/")
+
+    def login(self, username: str, password: str, next_url: str) -> None:
+        status, _ = self.get("/login/")
+        if status != 200:
+            raise SystemExit(f"GET /login/ answered {status}")
+        form = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": self.cookie("csrftoken"),
+                "username": username,
+                "password": password,
+                "next": next_url,
+            }
+        ).encode()
+        request = urllib.request.Request(
+            self.base + "/login/", data=form, headers={"Referer": self.base + "/login/"}, method="POST"
+        )
+        # Stop at the redirect: a login is a 302 with a session cookie, whatever the next page does.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+        try:
+            with opener.open(request, timeout=HTTP_TIMEOUT) as response:
+                status, location = response.status, ""
+        except urllib.error.HTTPError as exc:
+            status, location = exc.code, exc.headers.get("Location", "")
+        if status != 302 or not any(c.name == "sessionid" for c in self.jar):
+            raise SystemExit(f"logging in failed: POST /login/ answered {status} {location}".rstrip())
+
+
+class CaseFailed(Exception):
+    """One measured call did not succeed; the row says so and the bench exits non-zero."""
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def http_call(client: Client, path: str) -> Callable[[], object]:
+    def call() -> object:
+        status, body = client.get(path)
+        if status != 200:
+            raise CaseFailed(f"GET {path} answered {status}")
+        return body
+
+    return call
+
+
+def wait_healthy(client: Client, stack: Stack, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, bytes] = (0, b"")
+    while time.monotonic() < deadline:
+        last = client.get("/healthz")
+        if last[0] == 200:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"/healthz never answered 200: {last[0]} {last[1][:300]!r}\n{stack.tail('daphne')}")
+
+
+def row(what: str, samples: list[float]) -> str:
+    p99 = statistics.quantiles(samples, n=100, method="inclusive")[98]
+    return (
+        f"| {what} | {len(samples)} | {statistics.median(samples):.2f} | {p99:.2f} | {statistics.fmean(samples):.2f} |"
+    )
+
+
+def start_console(stack: Stack, *, role: str = "viewer", demo: bool = True) -> tuple[Client, dict[str, str], str]:
+    """Broker, Redis, a fresh SQLite database and Daphne on free ports; a logged-in client.
+
+    Returns (client, env for manage.py, bootstrap servers).
+    """
+    import secrets
+
+    from backbone_admin.embedded import broker_command, free_port, redis_command, wait_for_port
+
+    kafka_port, redis_port, web_port = free_port(), free_port(), free_port()
+    bootstrap = f"127.0.0.1:{kafka_port}"
+    broker = stack.start("broker", broker_command(kafka_port))
+    redis = stack.start("redis", redis_command(redis_port))
+    wait_for_port(kafka_port, proc=broker)
+    wait_for_port(redis_port, proc=redis)
+
+    env = dict(os.environ)
+    for name in ("BACKBONE_CLUSTERS_FILE", "DEFAULT_CLUSTER", "STATIC_ROOT", "DEBUG"):
+        env.pop(name, None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "backbone_admin.settings",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "DATABASE_URL": f"sqlite:///{stack.workdir / 'bench.sqlite3'}",
+            "HTTPS": "0",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    password = secrets.token_urlsafe(16)
+    print("setting up: migrate, user, topics ...", file=sys.stderr, flush=True)
+    manage(env, "migrate", "--noinput")
+    manage(env, "backbone_user", "bench", "--role", role, "--password", password)
+    if demo:
+        manage(env, "demo_events", "--count", "50", "--rate", "50")
+
+    daphne = stack.start(
+        "daphne",
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(web_port), "backbone_admin.asgi:application"],
+        env=env,
+    )
+    wait_for_port(web_port, timeout=60, proc=daphne)
+    client = Client(f"http://127.0.0.1:{web_port}")
+    wait_healthy(client, stack)
+    try:
+        client.login("bench", password, next_url="/")
+    except SystemExit as exc:
+        raise SystemExit(f"{exc}\n{stack.tail('daphne')}") from None
+    return client, env, bootstrap
