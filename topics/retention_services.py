@@ -392,9 +392,20 @@ def _predict_impact(cluster: str, pending: Sequence[tuple[TopicApply, TopicCompl
     if not by_cutoff:
         return
     wanted = [(topic, p) for topic, count in partitions.items() for p in range(count)]
-    marks = watermarks(cluster, wanted)
-    for cutoff, results in by_cutoff.items():
-        found = offsets_for_time(cluster, [(r.topic, p) for r in results for p in range(partitions[r.topic])], cutoff)
+    try:
+        marks = watermarks(cluster, wanted)
+        found: dict[tuple[str, int], int] = {}
+        for cutoff, results in by_cutoff.items():
+            found |= offsets_for_time(
+                cluster, [(r.topic, p) for r in results for p in range(partitions[r.topic])], cutoff
+            )
+    except BackboneError as exc:
+        # The config change stays possible; the preview says plainly that the count is missing.
+        for results in by_cutoff.values():
+            for result in results:
+                result.impact.notes.append(f"events to delete unknown: {exc.message}")
+        return
+    for results in by_cutoff.values():
         for result in results:
             total = 0
             for p in range(partitions[result.topic]):

@@ -245,19 +245,19 @@ def test_the_impact_preview_counts_exactly_the_events_older_than_the_new_retenti
     prefix = _prefix()
     topic = f"{prefix}.events"
     create_topic("local", topic, partitions=1, replication_factor=1, configs={"retention.ms": WEEK})
+    api = api_as("operator")  # before the clock starts: creating a user hashes a password
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
     # Tansu looks timestamps up by the time a batch was stored: produce in real time.
     _produce(producer, topic, 7)  # batch A: older than the new limit
-    time.sleep(1.5)
+    time.sleep(3)
     boundary_ms = int(time.time() * 1000)
     _produce(producer, topic, 3)  # batch B
     _produce(producer, topic, 1)  # the final record alone, so the latest offset is exact
-    retention_ms = int(time.time() * 1000) - boundary_ms + 700
+    # The cutoff (apply time - retention) lands 1.5 s before batch B, 1.5 s after batch A.
+    retention_ms = int(time.time() * 1000) - boundary_ms + 1500
     _policy(f"{prefix}.*", configs={"retention.ms": str(retention_ms)})
 
-    response = api_as("operator").post(
-        "/api/clusters/local/retention/compliance/apply/", {"topics": [topic]}, format="json"
-    )
+    response = api.post("/api/clusters/local/retention/compliance/apply/", {"topics": [topic]}, format="json")
     [result] = response.json()["results"]
     impact = result["impact"]
     assert impact["events"] == 7
