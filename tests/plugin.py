@@ -58,10 +58,17 @@ def _start(cmd: list[str], port: int, log_name: str) -> subprocess.Popen[bytes]:
 def start_services() -> Services:
     global SERVICES
     if SERVICES is None:
-        kafka_port, redis_port = free_port(), free_port()
-        broker = _start(broker_command(kafka_port), kafka_port, "broker.log")
-        redis = _start(redis_command(redis_port), redis_port, "redis.log")
-        SERVICES = Services(f"127.0.0.1:{kafka_port}", f"redis://127.0.0.1:{redis_port}/0", [broker, redis])
+        procs = []
+        # TEST_KAFKA_BOOTSTRAP names an Apache Kafka (docker-compose.yml starts one where
+        # Docker exists): the whole suite then runs against it, `real_kafka` tests included.
+        kafka = os.environ.get("TEST_KAFKA_BOOTSTRAP", "")
+        if not kafka:
+            kafka_port = free_port()
+            procs.append(_start(broker_command(kafka_port), kafka_port, "broker.log"))
+            kafka = f"127.0.0.1:{kafka_port}"
+        redis_port = free_port()
+        procs.append(_start(redis_command(redis_port), redis_port, "redis.log"))
+        SERVICES = Services(kafka, f"redis://127.0.0.1:{redis_port}/0", procs)
         atexit.register(SERVICES.stop)
     return SERVICES
 
@@ -80,6 +87,15 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> 
     (OUTPUT.parent / "var").mkdir(exist_ok=True)
     os.environ["TEST_DATABASE_NAME"] = str(OUTPUT.parent / "var" / f"test_db_{os.getpid()}.sqlite3")
     return (yield)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    if os.environ.get("TEST_KAFKA_BOOTSTRAP"):
+        return
+    skip = pytest.mark.skip(reason="needs Apache Kafka: set TEST_KAFKA_BOOTSTRAP (see TEST_BROKER.md)")
+    for item in items:
+        if "real_kafka" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_unconfigure(config: Any) -> None:

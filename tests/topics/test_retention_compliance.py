@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from typing import Any
@@ -290,7 +289,6 @@ def test_the_impact_is_zero_when_every_event_is_newer_than_the_limit_and_bytes_a
 
 # Kafka answers -1 for a time after the last event; Tansu answers 0 (TEST_BROKER.md).
 @pytest.mark.real_kafka
-@pytest.mark.skipif(not os.environ.get("TEST_KAFKA_BOOTSTRAP"), reason="needs real Kafka (TEST_KAFKA_BOOTSTRAP)")
 @pytest.mark.django_db
 def test_the_impact_counts_every_event_when_none_is_newer_than_the_limit(api_as: Any, kafka_bootstrap: str) -> None:
     prefix = _prefix()
