@@ -135,8 +135,12 @@ LIST_PARAMS = [
 ]
 
 
-@extend_schema(methods=["GET"], parameters=LIST_PARAMS, responses={200: TopicListSerializer})
-@extend_schema(methods=["POST"], request=TopicCreateSerializer, responses={201: OpenApiTypes.OBJECT})
+@extend_schema(
+    methods=["GET"], operation_id="topics_list", parameters=LIST_PARAMS, responses={200: TopicListSerializer}
+)
+@extend_schema(
+    methods=["POST"], operation_id="topics_create", request=TopicCreateSerializer, responses={201: OpenApiTypes.OBJECT}
+)
 @api_view(["GET", "POST"])
 def topics(request: Request, cluster: str) -> Response:
     """List topics (searched, sorted, paginated) or create one."""
@@ -185,7 +189,7 @@ def _create(request: Request, cluster: str) -> Response:
     return Response(created, status=201, headers={"Location": location})
 
 
-@extend_schema(methods=["GET"], responses={200: TopicDetailSerializer})
+@extend_schema(methods=["GET"], operation_id="topics_retrieve", responses={200: TopicDetailSerializer})
 @extend_schema(
     methods=["DELETE"],
     parameters=[OpenApiParameter("confirm", str, description="must equal the topic name")],
