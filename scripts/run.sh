@@ -23,6 +23,10 @@ fi
 
 .venv/bin/python manage.py migrate --noinput >/dev/null
 .venv/bin/python manage.py ensure_admin >var/login-hint
+if [ "${DEMO_EVENTS:-1}" != "0" ]; then
+  # A new console starts with retention policies for the demo topics (kept if you edit them).
+  .venv/bin/python manage.py retention_policies import streams/fixtures/demo-retention-policies.yml --if-empty >/dev/null
+fi
 chmod 600 var/login-hint
 echo "Starting: ${procs[*]} (Ctrl-C stops everything)"
 exec .venv/bin/honcho -f Procfile.dev start "${procs[@]}"

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from backbone_admin import audit
 from backbone_admin.roles import assign_role
 
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         password = password or secrets.token_urlsafe(12)
         user = User.objects.create_superuser(username=username, email=email, password=password)
         assign_role(user, "admin")
+        audit.record(user=None, action="user.create", target=username, after={"role": "admin", "superuser": True})
         if generated:
             self.stdout.write(f"Created admin account — username: {username}  password: {password}")
             self.stdout.write("This password is shown only once; keep it.")

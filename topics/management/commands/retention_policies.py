@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backbone_admin.kafka import BackboneError
+from topics.models import RetentionPolicy
 from topics.retention_services import policies_export, policies_import
 
 HEADER = "# Retention policies of Backbone Console: `manage.py retention_policies import FILE` applies them.\n"
@@ -24,10 +25,15 @@ class Command(BaseCommand):
         parser.add_argument("file", help="path of the YAML file; `-` for stdout / stdin")
         parser.add_argument("--prune", action="store_true", help="import: delete the policies the file does not name")
         parser.add_argument("--user", help="import: the username the audit log records (default: none)")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="import only when no policy exists yet (seeding a new console)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "export":
             self._export(options["file"])
+        elif options["if_empty"] and RetentionPolicy.objects.exists():
+            self.stdout.write("retention policies exist already; nothing imported")
         else:
             self._import(options["file"], prune=options["prune"], username=options["user"])
 
