@@ -366,3 +366,18 @@ def test_import_reads_stdin(monkeypatch: Any) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("- {name: from-stdin, topic_pattern: 's.*', max_retention: 3d}\n"))
     call_command("retention_policies", "import", "-", stdout=io.StringIO())
     assert RetentionPolicy.objects.get(name="from-stdin").max_retention_ms == 3 * 86_400_000
+
+
+@pytest.mark.django_db
+def test_the_demo_policies_seed_a_new_console_once() -> None:
+    out = io.StringIO()
+    call_command(
+        "retention_policies", "import", "streams/fixtures/demo-retention-policies.yml", "--if-empty", stdout=out
+    )
+    assert "3 created" in out.getvalue()
+    RetentionPolicy.objects.filter(name="orders-30d").update(priority=99)
+    call_command(
+        "retention_policies", "import", "streams/fixtures/demo-retention-policies.yml", "--if-empty", stdout=out
+    )
+    assert "nothing imported" in out.getvalue()
+    assert RetentionPolicy.objects.get(name="orders-30d").priority == 99
