@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,31 +67,15 @@ def audited(
 ) -> Iterator[Change]:
     """Run a change and audit it: `ok` with the after state, or the error, then re-raise."""
     change = Change()
+    log = functools.partial(
+        record, user=user, action=action, cluster=cluster, target=target, before=before, request=request
+    )
     try:
         yield change
     except BackboneError as exc:
-        result = AuditEntry.Result.DENIED if exc.status == 403 else AuditEntry.Result.ERROR
-        record(
-            user=user,
-            action=action,
-            cluster=cluster,
-            target=target,
-            before=before,
-            result=result,
-            error=exc.message,
-            request=request,
-        )
+        log(result=AuditEntry.Result.DENIED if exc.status == 403 else AuditEntry.Result.ERROR, error=exc.message)
         raise
     except Exception as exc:
-        record(
-            user=user,
-            action=action,
-            cluster=cluster,
-            target=target,
-            before=before,
-            result=AuditEntry.Result.ERROR,
-            error=f"{type(exc).__name__}: {exc}",
-            request=request,
-        )
+        log(result=AuditEntry.Result.ERROR, error=f"{type(exc).__name__}: {exc}")
         raise
-    record(user=user, action=action, cluster=cluster, target=target, before=before, after=change.after, request=request)
+    log(after=change.after)

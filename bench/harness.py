@@ -221,3 +221,25 @@ def start_console(stack: Stack, *, role: str = "viewer", demo: bool = True) -> t
     except SystemExit as exc:
         raise SystemExit(f"{exc}\n{stack.tail('daphne')}") from None
     return client, env, bootstrap
+
+
+def measure(cases: list[tuple[str, Callable[[], object], int]], *, warmup: int = 1) -> tuple[list[str], list[str]]:
+    """Time each case after its warm-up calls; (table rows, failures)."""
+    rows, failures = [], []
+    for what, fn, count in cases:
+        try:
+            timed(fn, warmup)
+            rows.append(row(what, timed(fn, count)))
+        except CaseFailed as exc:
+            rows.append(f"| {what} | — | failed: {exc} | | |")
+            failures.append(str(exc))
+    return rows, failures
+
+
+def print_table(title: str, rows: list[str], failures: list[str], stack: Stack) -> None:
+    print(f"\n{title}; {len(os.sched_getaffinity(0))} cores\n")
+    print("| what | n | p50 ms | p99 ms | mean ms |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    if failures:
+        raise SystemExit(f"\n{len(failures)} row(s) failed; the server logged:\n{stack.errors('daphne')}")

@@ -23,7 +23,6 @@ the end.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -33,15 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import (  # noqa: E402
-    WARMUP,
-    CaseFailed,
-    Stack,
-    http_call,
-    row,
-    start_console,
-    timed,
-)
+from bench.harness import WARMUP, Stack, http_call, measure, print_table, start_console  # noqa: E402
 
 
 def raw_overview(admin: Any) -> Callable[[], object]:
@@ -77,27 +68,18 @@ def run(n: int) -> None:
             ]
 
             print(f"measuring: {WARMUP} warm-up + {n} timed calls each ...", file=sys.stderr, flush=True)
-            rows, failures = [], []
-            for what, fn in cases:
-                try:
-                    timed(fn, WARMUP)
-                    rows.append(row(what, timed(fn, n)))
-                except CaseFailed as exc:
-                    rows.append(f"| {what} | — | failed: {exc} | | |")
-                    failures.append(str(exc))
+            rows, failures = measure([(what, fn, n) for what, fn in cases], warmup=WARMUP)
             del admin, cases  # the client closes before the broker stops
             if daphne.poll() is not None:
                 raise SystemExit(f"daphne died during the run:\n{stack.tail('daphne')}")
 
-            print(
-                f"\nBackbone Console overview latency — Tansu broker, Redis, SQLite, Daphne on 127.0.0.1; "
-                f"{len(os.sched_getaffinity(0))} cores; METADATA_CACHE_TTL={env.get('METADATA_CACHE_TTL', '10')} s\n"
+            print_table(
+                "Backbone Console overview latency — Tansu broker, Redis, SQLite, Daphne on 127.0.0.1; "
+                f"METADATA_CACHE_TTL={env.get('METADATA_CACHE_TTL', '10')} s",
+                rows,
+                failures,
+                stack,
             )
-            print("| what | n | p50 ms | p99 ms | mean ms |")
-            print("|---|---:|---:|---:|---:|")
-            print("\n".join(rows))
-            if failures:
-                raise SystemExit(f"\n{len(failures)} row(s) failed; the server logged:\n{stack.errors('daphne')}")
         finally:
             stack.stop()
 

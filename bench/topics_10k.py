@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import CaseFailed, Stack, http_call, manage, row, start_console, timed  # noqa: E402
+from bench.harness import Stack, http_call, manage, measure, print_table, start_console  # noqa: E402
 
 POLICIES = """\
 - name: bench-short
@@ -139,24 +138,14 @@ def run(topic_count: int, n: int) -> None:
                 ),
             ]
             print("measuring ...", file=sys.stderr, flush=True)
-            rows, failures = [], []
-            for what, fn, count in cases:
-                try:
-                    fn()  # one warm-up call
-                    rows.append(row(what, timed(fn, count)))
-                except CaseFailed as exc:
-                    rows.append(f"| {what} | — | failed: {exc} | | |")
-                    failures.append(str(exc))
-
-            print(
-                f"\nBackbone Console with {topic_count:,} topics ({listed:,} listed; created in {created_in:.1f} s) — "
-                f"Tansu, Redis, SQLite, Daphne on 127.0.0.1; {len(os.sched_getaffinity(0))} cores\n"
+            rows, failures = measure(cases)
+            print_table(
+                f"Backbone Console with {topic_count:,} topics ({listed:,} listed; created in {created_in:.1f} s) — "
+                "Tansu, Redis, SQLite, Daphne on 127.0.0.1",
+                rows,
+                failures,
+                stack,
             )
-            print("| what | n | p50 ms | p99 ms | mean ms |")
-            print("|---|---:|---:|---:|---:|")
-            print("\n".join(rows))
-            if failures:
-                raise SystemExit(f"\n{len(failures)} row(s) failed; the server logged:\n{stack.errors('daphne')}")
         finally:
             stack.stop()
 
