@@ -145,9 +145,10 @@ DEFAULT_CLUSTER = env.str("DEFAULT_CLUSTER", default="")
 METADATA_CACHE_TTL = env.float("METADATA_CACHE_TTL", default=10.0)
 # Topics: the most partitions a topic may be created with or grown to from the console.
 TOPIC_MAX_PARTITIONS = env.int("TOPIC_MAX_PARTITIONS", default=1000)
-# Ask the broker to validate a create (validate_only) before doing it. Off by default: some
-# Kafka-compatible brokers (Tansu, the embedded one) create the topic on a validate-only request.
-KAFKA_VALIDATE_ONLY_FIRST = env.bool("KAFKA_VALIDATE_ONLY_FIRST", default=False)
+# Ask the broker to validate a create (validate_only) before doing it, as Apache Kafka allows.
+# The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
+# the test suite turn this off when they start it.
+KAFKA_VALIDATE_ONLY_FIRST = env.bool("KAFKA_VALIDATE_ONLY_FIRST", default=True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

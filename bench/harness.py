@@ -199,6 +199,7 @@ def start_console(stack: Stack, *, role: str = "viewer", demo: bool = True) -> t
             "HTTPS": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "LOG_LEVEL": "WARNING",
+            "KAFKA_VALIDATE_ONLY_FIRST": "0",  # Tansu creates a topic on validate-only
         }
     )
     password = secrets.token_urlsafe(16)

@@ -11,6 +11,8 @@ procs=(web worker beat ready)
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   export EMBEDDED_KAFKA="127.0.0.1:${EMBEDDED_KAFKA_PORT:-9092}"
   export KAFKA_BOOTSTRAP_SERVERS="$EMBEDDED_KAFKA"
+  # Tansu creates a topic on a validate-only request (TEST_BROKER.md); skip that step for it.
+  export KAFKA_VALIDATE_ONLY_FIRST=0
   procs=(broker "${procs[@]}")
 fi
 if [ -z "${REDIS_URL:-}" ]; then

@@ -66,6 +66,8 @@ def start_services() -> Services:
             kafka_port = free_port()
             procs.append(_start(broker_command(kafka_port), kafka_port, "broker.log"))
             kafka = f"127.0.0.1:{kafka_port}"
+            # Tansu creates a topic on a validate-only request (TEST_BROKER.md).
+            os.environ["KAFKA_VALIDATE_ONLY_FIRST"] = "0"
         redis_port = free_port()
         procs.append(_start(redis_command(redis_port), redis_port, "redis.log"))
         SERVICES = Services(kafka, f"redis://127.0.0.1:{redis_port}/0", procs)
