@@ -81,3 +81,26 @@ def test_secrets_never_reach_pages_or_api(client_as: Any, api_as: Any, clusters_
     api = api_as("admin")
     for body in (api.get("/api/clusters/es/").content, client_as("admin").get("/clusters/es/").content):
         assert b"very-secret-api-key" not in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/clusters/down/topics/",
+        "/api/clusters/down/topics/orders/",
+        "/api/clusters/down/retention/compliance/",
+        "/clusters/down/topics/",
+        "/clusters/down/topics/orders/",
+        "/clusters/down/retention/",
+    ],
+)
+def test_a_down_cluster_answers_503_with_the_reason_on_every_read(
+    path: str, api_as: Any, client_as: Any, down_cluster: str
+) -> None:
+    client = api_as("admin") if path.startswith("/api/") else client_as("admin")
+    started = time.monotonic()
+    response = client.get(path)
+    assert time.monotonic() - started < 10
+    assert response.status_code == 503, response.content[:300]
+    assert f"unreachable at {down_cluster}" in response.content.decode()
