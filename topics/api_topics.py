@@ -16,6 +16,7 @@ from backbone_admin.kafka import InvalidRequest
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role
 from topics import listing, services
+from topics.detail import TopicDetail, read_topic
 from topics.models import RetentionPolicy
 
 
@@ -208,11 +209,11 @@ def topic(request: Request, cluster: str, topic: str) -> Response:
         )
         return Response(status=204)
     require_role(request.user, cluster, Role.VIEWER)
-    detail = listing.topic_detail(cluster, topic)
+    detail = read_topic(cluster, topic)
     return Response(detail_payload(detail))
 
 
-def detail_payload(detail: listing.TopicDetail) -> dict[str, Any]:
+def detail_payload(detail: TopicDetail) -> dict[str, Any]:
     return {
         "name": detail.name,
         "internal": detail.internal,

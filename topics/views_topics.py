@@ -18,6 +18,7 @@ from backbone_admin.roles import has_role, require_role
 from backbone_admin.web import backbone_errors
 from topics import listing, services
 from topics.configs import SPECS, TopicConfigSpec
+from topics.detail import read_topic
 from topics.retention import ordered_policies
 
 RETENTION_FIELDS = {"retention.ms": "retention_time", "retention.bytes": "retention_size", "cleanup.policy": "cleanup"}
@@ -95,7 +96,7 @@ def topic_list(request: HttpRequest, cluster: str) -> HttpResponse:
 @backbone_errors
 def topic_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
     config = require_role(request.user, cluster, Role.VIEWER)
-    detail = listing.topic_detail(config.name, topic)
+    detail = read_topic(config.name, topic)
     context = {"cluster": config.public(), "topic": detail, **_permissions(request, config)}
     return render(request, "topics/topic_detail.html", context)
 
