@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from backbone_admin.clusters import all_clusters, default_cluster_name
 from backbone_admin.models import Role
 from backbone_admin.roles import has_global_role, role_on, visible_clusters
+from topics.retention_apply import drift_cache_key
 
 
 def console(request: HttpRequest) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def console(request: HttpRequest) -> dict[str, Any]:
     current = (match.kwargs.get("cluster") if match else None) or default_cluster_name()
     try:
         # Kept fresh by the retention drift beat task (topics.tasks); absent until it ran.
-        drift_count = cache.get(f"retention:drift:{current}")
+        drift_count = cache.get(drift_cache_key(current))
     except Exception:  # noqa: BLE001 - a page must render while Redis is down
         drift_count = None
     return {

@@ -14,7 +14,7 @@ from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import NotFound, PermissionDenied
 from backbone_admin.models import Role
 from backbone_admin.roles import has_global_role, require_global_role, require_role, visible_clusters
-from topics import retention_services
+from topics import retention_apply, retention_services
 from topics.compliance import cluster_compliance
 from topics.configs import human
 from topics.models import RetentionPolicy
@@ -212,7 +212,7 @@ def compliance_apply(request: Request, cluster: str) -> Response:
     incremental alter; per-topic statuses: applied, unchanged, failed, skipped (with the reason).
     """
     data = _valid(ApplyInputSerializer(data=request.data))
-    report = retention_services.compliance_apply(
+    report = retention_apply.compliance_apply(
         user=request.user,
         cluster=cluster,
         topics=data["topics"],

@@ -16,7 +16,7 @@ from backbone_admin.kafka import BackboneError, InvalidRequest, NotFound, topic_
 from backbone_admin.models import Role
 from backbone_admin.roles import has_global_role, has_role, require_role
 from backbone_admin.web import backbone_errors
-from topics import retention_services
+from topics import retention_apply, retention_services
 from topics.api_retention import require_any_role
 from topics.compliance import cluster_compliance, matched_topic_counts
 from topics.configs import RETENTION_KEYS, SPECS, human
@@ -175,7 +175,7 @@ def compliance(request: HttpRequest, cluster: str) -> HttpResponse:
     if request.method == "POST":
         apply = request.POST.get("action") == "apply"
         try:
-            report = retention_services.compliance_apply(
+            report = retention_apply.compliance_apply(
                 user=request.user,
                 cluster=config.name,
                 topics=request.POST.getlist("topics"),
