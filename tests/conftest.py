@@ -3,6 +3,7 @@ real Celery worker and headless Chromium. Every test uses its own topic names.""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -46,10 +47,16 @@ def redis_url() -> str:
     return start_services().redis_url
 
 
+def independent_client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    # Client logs go through Python logging, so a broker stopped at the end of the session
+    # does not print librdkafka's disconnect lines after pytest's summary.
+    return {"bootstrap.servers": bootstrap, "logger": logging.getLogger("tests.kafka"), **extra}
+
+
 @pytest.fixture(scope="session")
 def kafka_admin(kafka_bootstrap: str) -> AdminClient:
     """An independent client to check what the console did on the broker."""
-    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+    return AdminClient(independent_client_config(kafka_bootstrap))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from tests.conftest import screenshot
+from tests.conftest import independent_client_config, screenshot
 from topics.models import RetentionPolicy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -59,7 +59,7 @@ def test_an_operator_creates_a_topic_sets_retention_and_applies_a_policy_after_i
     assert _retention_ms(kafka_admin, topic) == str(12 * 3_600_000)
 
     # Events older than the policy's limit, then one newer event on its own (TEST_BROKER.md).
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    producer = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
     for i in range(4):
         producer.produce(topic, value=f"old-{i}".encode())
     producer.flush(10)

@@ -13,6 +13,7 @@ from django.core.cache import cache
 
 from backbone_admin.kafka.topics import create_topic
 from backbone_admin.models import AuditEntry
+from tests.conftest import independent_client_config
 from topics.compliance import cluster_compliance
 from topics.models import RetentionPolicy, clean_policy
 
@@ -245,7 +246,7 @@ def test_the_impact_preview_counts_exactly_the_events_older_than_the_new_retenti
     topic = f"{prefix}.events"
     create_topic("local", topic, partitions=1, replication_factor=1, configs={"retention.ms": WEEK})
     api = api_as("operator")  # before the clock starts: creating a user hashes a password
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    producer = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
     # Tansu looks timestamps up by the time a batch was stored: produce in real time.
     _produce(producer, topic, 7)  # batch A: older than the new limit
     time.sleep(3)
@@ -274,7 +275,7 @@ def test_the_impact_is_zero_when_every_event_is_newer_than_the_limit_and_bytes_a
     prefix = _prefix()
     topic = f"{prefix}.fresh"
     create_topic("local", topic, partitions=1, replication_factor=1, configs={"retention.ms": WEEK})
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    producer = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
     _produce(producer, topic, 4)
     _produce(producer, topic, 1)
     _policy(f"{prefix}.*", configs={"retention.ms": "1h", "retention.bytes": "10MB"})
@@ -294,7 +295,7 @@ def test_the_impact_counts_every_event_when_none_is_newer_than_the_limit(api_as:
     prefix = _prefix()
     topic = f"{prefix}.old"
     create_topic("local", topic, partitions=1, replication_factor=1, configs={"retention.ms": WEEK})
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    producer = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
     _produce(producer, topic, 5)
     time.sleep(1.2)
     _policy(f"{prefix}.*", configs={"retention.ms": "1s"})

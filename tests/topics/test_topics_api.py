@@ -10,6 +10,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartiti
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from backbone_admin.models import AuditEntry
+from tests.conftest import independent_client_config
 from topics.models import RetentionPolicy
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ def make_topic(admin: AdminClient, name: str, partitions: int = 1, config: dict[
 
 def produce(bootstrap: str, topic: str, count: int, partition: int = 0) -> None:
     """`count` records; the last one alone in its batch so the broker's latest offset is exact."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    producer = Producer(independent_client_config(bootstrap, **{"linger.ms": 0}))
     for i in range(count - 1):
         producer.produce(topic, key=f"k{i}", value=f"v{i}", partition=partition)
     producer.flush(10)
