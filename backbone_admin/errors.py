@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -10,6 +12,16 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         return JsonResponse({"error": "Not found.", "fields": {}}, status=404)
     return render(request, "error.html", {"message": "There is no page at this address."}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        message = f"The request is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,}-byte limit."
+    else:
+        message = "The request was refused as malformed."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": message, "fields": {}}, status=400)
+    return render(request, "error.html", {"message": message, "status": 400}, status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

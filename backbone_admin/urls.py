@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("streams.urls")),
 ]
 
+handler400 = "backbone_admin.errors.bad_request"
 handler404 = "backbone_admin.errors.not_found"
 handler500 = "backbone_admin.errors.server_error"

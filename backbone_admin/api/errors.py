@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -40,6 +42,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             message = non_field or "Invalid input: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
             return error_response(str(message), status.HTTP_400_BAD_REQUEST, fields)
         return error_response(str(_flatten(detail)), status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(f"The request body is larger than the {limit:,}-byte limit.", 400)
+    if isinstance(exc, SuspiciousOperation):
+        return error_response("The request was refused as malformed.", 400)
     if isinstance(exc, Http404):
         return error_response("Not found.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoPermissionDenied):

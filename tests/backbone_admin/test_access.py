@@ -168,3 +168,15 @@ def test_openapi_schema_documents_the_api(api_as: Any) -> None:
     schema = response.json()
     assert {"/api/clusters/", "/api/clusters/{cluster}/", "/api/audit/"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+@pytest.mark.django_db
+def test_an_oversize_request_is_a_clear_400_on_api_and_pages(api_as: Any, client_as: Any, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"name": "' + "x" * 4096 + '"}'
+    api = api_as("admin").post("/api/clusters/local/topics/", body, content_type="application/json")
+    assert api.status_code == 400
+    assert api.json() == {"error": "The request body is larger than the 1,024-byte limit.", "fields": {}}
+    page = client_as("admin").post("/clusters/local/topics/new/", {"name": "x" * 4096})
+    assert page.status_code == 400
+    assert "larger than the 1,024-byte limit" in page.content.decode()
