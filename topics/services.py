@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from backbone_admin.audit import audited
 from backbone_admin.kafka import Conflict, InvalidRequest, TopicMetadata, topic_metadata
 from backbone_admin.kafka import topics as gateway
+from backbone_admin.kafka.cluster import broker_count
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role
 from topics import listing
@@ -110,7 +111,7 @@ def topic_create(
     if replication_factor < 1:
         problems["replication_factor"] = "replication factor must be at least 1"
     elif not problems:
-        brokers = gateway.broker_count(cluster)
+        brokers = broker_count(cluster)
         if replication_factor > brokers:
             problems["replication_factor"] = (
                 f"replication factor {replication_factor} is more than the {brokers} broker(s) of cluster `{cluster}`"

@@ -53,6 +53,14 @@ def require_cluster(name: str) -> ClusterConfig:
     return cluster
 
 
+def writable_cluster(name: str, what: str) -> ClusterConfig:
+    """The cluster, unless it is read-only: then `what` is refused whatever the caller's role."""
+    cluster = require_cluster(name)
+    if cluster.read_only:
+        raise errors.ReadOnlyCluster(f"cluster `{name}` is read-only: {what} is refused")
+    return cluster
+
+
 def base_config(cluster: ClusterConfig) -> dict[str, Any]:
     conf: dict[str, Any] = dict(cluster.librdkafka_config())
     ms = int(timeout() * 1000)

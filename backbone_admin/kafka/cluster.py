@@ -32,21 +32,34 @@ def topic_metadata(cluster_name: str) -> list[TopicMetadata]:
     return topics
 
 
-def cluster_overview(cluster_name: str) -> ClusterOverview:
+def describe_brokers(cluster_name: str) -> tuple[str | None, int | None, tuple[BrokerInfo, ...]]:
+    """(cluster id, controller id, brokers) from one DescribeCluster."""
     cluster = require_cluster(cluster_name)
     admin = admin_client(cluster)
-    started = time.monotonic()
-    described = wait(admin.describe_cluster(request_timeout=timeout()), cluster, "describing the cluster")
-    topics = topic_metadata(cluster_name)
+    future = call(lambda: admin.describe_cluster(request_timeout=timeout()), cluster, "describing the cluster")
+    described = wait(future, cluster, "describing the cluster")
     controller_id = described.controller.id if described.controller is not None else None
     brokers = tuple(
         BrokerInfo(id=n.id, host=n.host, port=n.port, rack=n.rack or None, is_controller=n.id == controller_id)
         for n in sorted(described.nodes, key=lambda n: n.id)
     )
+    return described.cluster_id, controller_id, brokers
+
+
+def broker_count(cluster_name: str) -> int:
+    """How many brokers the cluster has now: the ceiling for a replication factor."""
+    return len(describe_brokers(cluster_name)[2])
+
+
+def cluster_overview(cluster_name: str) -> ClusterOverview:
+    cluster = require_cluster(cluster_name)
+    started = time.monotonic()
+    cluster_id, controller_id, brokers = describe_brokers(cluster_name)
+    topics = topic_metadata(cluster_name)
     partitions = [p for t in topics for p in t.partitions]
     return ClusterOverview(
         name=cluster.name,
-        cluster_id=described.cluster_id,
+        cluster_id=cluster_id,
         controller_id=controller_id,
         brokers=brokers,
         topic_count=sum(1 for t in topics if not t.internal),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from concurrent.futures import Future
 
 from confluent_kafka import ConsumerGroupTopicPartitions
 
-from backbone_admin.kafka.client import admin_client, call, raise_translated, require_cluster, timeout, wait
+from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait
 from backbone_admin.kafka.types import GroupMember, GroupSummary
 
 Partition = tuple[str, int]
@@ -48,12 +49,10 @@ def committed_offsets(cluster_name: str, group_ids: Sequence[str]) -> dict[str, 
     admin = admin_client(cluster)
     pending: list[tuple[str, Future[ConsumerGroupTopicPartitions]]] = []
     for group_id in group_ids:
-        try:
-            futures = admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout()
-            )
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise_translated(exc, cluster, f"reading offsets of group `{group_id}`")
+        request = functools.partial(
+            admin.list_consumer_group_offsets, [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout()
+        )
+        futures = call(request, cluster, f"reading offsets of group `{group_id}`")
         pending.extend((group_id, future) for future in futures.values())
     result: dict[str, dict[Partition, int]] = {}
     for group_id, future in pending:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from backbone_admin.kafka.client import admin_client, raise_translated, require_cluster, timeout, wait
+from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait
 from backbone_admin.kafka.types import Watermarks
 
 Partition = tuple[str, int]
@@ -18,10 +18,8 @@ def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSp
         return {}
     cluster = require_cluster(cluster_name)
     request = {TopicPartition(t, p): spec for t, p in partitions}
-    try:
-        futures = admin_client(cluster).list_offsets(request, request_timeout=timeout())
-    except Exception as exc:  # noqa: BLE001 - translated
-        raise_translated(exc, cluster, what)
+    admin = admin_client(cluster)
+    futures = call(lambda: admin.list_offsets(request, request_timeout=timeout()), cluster, what)
     return {(tp.topic, tp.partition): wait(f, cluster, what).offset for tp, f in futures.items()}
 
 

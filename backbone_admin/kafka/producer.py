@@ -8,17 +8,14 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from backbone_admin.kafka import errors
-from backbone_admin.kafka.client import base_config, raise_translated, require_cluster, timeout
+from backbone_admin.kafka.client import base_config, raise_translated, require_cluster, timeout, writable_cluster
 
 _producers: dict[str, Producer] = {}
 _lock = threading.Lock()
 
 
 def _producer(cluster_name: str) -> Producer:
-    cluster = require_cluster(cluster_name)
-    if cluster.read_only:
-        raise errors.ReadOnlyCluster(f"cluster `{cluster_name}` is read-only: producing is refused")
+    cluster = writable_cluster(cluster_name, "producing")
     with _lock:
         producer = _producers.get(cluster_name)
         if producer is None:

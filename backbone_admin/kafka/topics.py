@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import errors
-from backbone_admin.kafka.client import admin_client, raise_translated, require_cluster, timeout, wait
+from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait, writable_cluster
+from backbone_admin.kafka.cluster import is_internal_topic
 from backbone_admin.kafka.types import ConfigValue, PartitionInfo, TopicMetadata
 
 # DescribeConfigs takes many resources per request; batches keep each request modest.
@@ -26,13 +28,6 @@ _SOURCES = {
 }
 
 
-def _writable(cluster_name: str, what: str) -> ClusterConfig:
-    cluster = require_cluster(cluster_name)
-    if cluster.read_only:
-        raise errors.ReadOnlyCluster(f"cluster `{cluster_name}` is read-only: {what} is refused")
-    return cluster
-
-
 def create_topic(
     cluster_name: str,
     name: str,
@@ -42,7 +37,7 @@ def create_topic(
     configs: Mapping[str, str] | None = None,
     validate_only: bool = False,
 ) -> None:
-    cluster = _writable(cluster_name, "creating topics")
+    cluster = writable_cluster(cluster_name, "creating topics")
     new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(configs or {}))
     futures = admin_client(cluster).create_topics(
         [new], operation_timeout=timeout(), request_timeout=timeout(), validate_only=validate_only
@@ -51,14 +46,14 @@ def create_topic(
 
 
 def delete_topic(cluster_name: str, name: str) -> None:
-    cluster = _writable(cluster_name, "deleting topics")
+    cluster = writable_cluster(cluster_name, "deleting topics")
     futures = admin_client(cluster).delete_topics([name], operation_timeout=timeout(), request_timeout=timeout())
     wait(futures[name], cluster, f"deleting topic `{name}`")
 
 
 def create_partitions(cluster_name: str, name: str, total: int) -> None:
     """Raise the topic's partition count to `total`."""
-    cluster = _writable(cluster_name, "adding partitions")
+    cluster = writable_cluster(cluster_name, "adding partitions")
     futures = admin_client(cluster).create_partitions(
         [NewPartitions(name, total)], operation_timeout=timeout(), request_timeout=timeout()
     )
@@ -85,10 +80,8 @@ def describe_topic_configs(cluster_name: str, topics: Sequence[str]) -> dict[str
     pending: list[tuple[str, Future[dict[str, ConfigEntry]]]] = []
     for start in range(0, len(topics), CONFIG_BATCH):
         resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics[start : start + CONFIG_BATCH]]
-        try:
-            futures = admin.describe_configs(resources, request_timeout=timeout())
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise_translated(exc, cluster, "describing topic configs")
+        request = functools.partial(admin.describe_configs, resources, request_timeout=timeout())
+        futures = call(request, cluster, "describing topic configs")
         pending.extend((resource.name, future) for resource, future in futures.items())
     result: dict[str, dict[str, ConfigValue]] = {}
     for topic, future in pending:
@@ -101,33 +94,30 @@ def alter_topic_configs(
     cluster_name: str, topic: str, *, set_values: Mapping[str, str], delete: Sequence[str] = ()
 ) -> None:
     """Incremental alter: SET the given values, DELETE (back to default) the named ones; one request."""
-    cluster = _writable(cluster_name, "changing topic configs")
+    cluster = writable_cluster(cluster_name, "changing topic configs")
     entries = [
         ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in set_values.items()
     ]
     entries += [ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE) for name in delete]
     resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
-    try:
-        futures = admin_client(cluster).incremental_alter_configs([resource], request_timeout=timeout())
-    except Exception as exc:  # noqa: BLE001 - translated
-        raise_translated(exc, cluster, f"changing configs of `{topic}`")
+    admin = admin_client(cluster)
+    futures = call(
+        lambda: admin.incremental_alter_configs([resource], request_timeout=timeout()),
+        cluster,
+        f"changing configs of `{topic}`",
+    )
     for future in futures.values():
         wait(future, cluster, f"changing configs of `{topic}`")
 
 
 def describe_topic(cluster_name: str, name: str) -> TopicMetadata:
     """One topic's partitions (DescribeTopics); TopicNotFound when the cluster does not have it."""
-    from confluent_kafka import TopicCollection
-
-    from backbone_admin.kafka.cluster import is_internal_topic
-
     cluster = require_cluster(cluster_name)
+    admin = admin_client(cluster)
+    what = f"describing topic `{name}`"
+    futures = call(lambda: admin.describe_topics(TopicCollection([name]), request_timeout=timeout()), cluster, what)
     try:
-        futures = admin_client(cluster).describe_topics(TopicCollection([name]), request_timeout=timeout())
-    except Exception as exc:  # noqa: BLE001 - translated
-        raise_translated(exc, cluster, f"describing topic `{name}`")
-    try:
-        described = wait(futures[name], cluster, f"describing topic `{name}`")
+        described = wait(futures[name], cluster, what)
     except errors.TopicNotFound:
         raise errors.TopicNotFound(f"topic `{name}` does not exist on cluster `{cluster_name}`") from None
     partitions = tuple(
@@ -140,13 +130,3 @@ def describe_topic(cluster_name: str, name: str) -> TopicMetadata:
         for p in sorted(described.partitions, key=lambda p: p.id)
     )
     return TopicMetadata(name=name, partitions=partitions, internal=is_internal_topic(name))
-
-
-def broker_count(cluster_name: str) -> int:
-    """How many brokers the cluster has now (DescribeCluster): the ceiling for a replication factor."""
-    cluster = require_cluster(cluster_name)
-    try:
-        future = admin_client(cluster).describe_cluster(request_timeout=timeout())
-    except Exception as exc:  # noqa: BLE001 - translated
-        raise_translated(exc, cluster, "describing the cluster")
-    return len(wait(future, cluster, "describing the cluster").nodes)
