@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +31,18 @@ def check_clusters(app_configs: Any, **kwargs: Any) -> list[Error | Warning]:
     if not str(settings.REDIS_URL).startswith(("redis://", "rediss://", "unix://")):
         problems.append(Error("REDIS_URL must be a redis://, rediss:// or unix:// URL", id="backbone.E004"))
     for cluster in clusters.values():
+        if cluster.ssl_ca_location:
+            try:
+                ssl.create_default_context(cafile=cluster.ssl_ca_location)
+            except (ssl.SSLError, OSError) as exc:
+                problems.append(
+                    Error(
+                        f"cluster `{cluster.name}`: ssl_ca_location {cluster.ssl_ca_location} is not a readable "
+                        f"PEM certificate file ({exc})",
+                        hint="Point ssl_ca_location at the CA certificate (PEM) that signed the brokers' certificates.",
+                        id="backbone.E005",
+                    )
+                )
         if cluster.security_protocol == "SASL_PLAINTEXT" and cluster.sasl_mechanism == "PLAIN":
             problems.append(
                 Warning(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -71,9 +73,70 @@ def base_config(cluster: ClusterConfig) -> dict[str, Any]:
             "reconnect.backoff.max.ms": 2000,
             "log.connection.close": False,
             "logger": logging.getLogger(f"backbone.kafka.{cluster.name}"),
+            "error_cb": functools.partial(_on_client_error, cluster.name),
         }
     )
     return conf
+
+
+# librdkafka answers a wrong password or an untrusted certificate with a plain transport
+# timeout; the real cause reaches only the client's error_cb. The last one per cluster
+# (code, reason, when) explains the next timeout, until the cluster answers again.
+_causes: dict[str, tuple[int, str, float]] = {}
+CAUSE_CODES = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
+CAUSE_TTL = 120.0
+
+
+def _on_client_error(cluster_name: str, err: KafkaError) -> None:
+    if err.code() in CAUSE_CODES:
+        note_cause(cluster_name, err.code(), err.str())
+
+
+def note_cause(cluster_name: str, code: int, reason: str, when: float | None = None) -> None:
+    _causes[cluster_name] = (code, reason, when if when is not None else time.time())
+
+
+def clear_cause(cluster_name: str) -> None:
+    _causes.pop(cluster_name, None)
+
+
+def _scrub(cluster: ClusterConfig, text: str) -> str:
+    for secret in (cluster.sasl_password, cluster.schema_registry_password):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def cause_message(cluster: ClusterConfig, code: int, reason: str) -> str | None:
+    """What an operator should check, for an authentication or TLS failure; None for others."""
+    where = f"cluster `{cluster.name}` at {cluster.bootstrap_servers}"
+    if code == KafkaError._SSL:
+        lowered = reason.lower()
+        if "certificate verify failed" in lowered or "unable to get local issuer" in lowered:
+            return f"{where}: TLS: the broker's certificate is not trusted (check `ssl_ca_location`)"
+        if "wrong version number" in lowered or "unexpected eof" in lowered or "packet length too long" in lowered:
+            return f"{where}: TLS handshake failed: the listener does not speak TLS (check `security_protocol`)"
+        return f"{where}: TLS handshake failed ({_scrub(cluster, reason)})"
+    if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+        mechanism = cluster.sasl_mechanism or "none"
+        user = f", user `{cluster.sasl_username}`" if cluster.sasl_username else ""
+        return f"{where}: authentication failed (SASL {mechanism}{user}): check the credentials"
+    return None
+
+
+def unreachable(cluster: ClusterConfig, what: str, exc: BaseException | None = None) -> NoReturn:
+    """503 for a cluster that did not answer: with the cause librdkafka reported, when there is one."""
+    admin = _admins.get(cluster.name)
+    if admin is not None:
+        admin.poll(0)  # error_cb is served by poll(): the reason of the failure arrives here
+    cause = _causes.get(cluster.name)
+    if cause is not None and time.time() - cause[2] <= CAUSE_TTL:
+        message = cause_message(cluster, cause[0], cause[1])
+        if message:
+            raise errors.ClusterUnavailable(message) from exc
+    raise errors.ClusterUnavailable(
+        f"cluster `{cluster.name}` unreachable at {cluster.bootstrap_servers} after {timeout():g} s ({what})"
+    ) from exc
 
 
 def raise_translated(exc: BaseException, cluster: ClusterConfig, what: str) -> NoReturn:
@@ -81,20 +144,17 @@ def raise_translated(exc: BaseException, cluster: ClusterConfig, what: str) -> N
     if isinstance(exc, errors.BackboneError):
         raise exc
     if isinstance(exc, FutureTimeout | TimeoutError):
-        raise errors.ClusterUnavailable(
-            f"cluster `{cluster.name}` unreachable at {cluster.bootstrap_servers} after {timeout():g} s ({what})"
-        ) from exc
+        unreachable(cluster, what, exc)
     if isinstance(exc, KafkaException) and isinstance(exc.args[0], KafkaError):
         err: KafkaError = exc.args[0]
         code = err.code()
         reason = err.str()
         if code in _UNREACHABLE:
-            raise errors.ClusterUnavailable(
-                f"cluster `{cluster.name}` unreachable at {cluster.bootstrap_servers} after {timeout():g} s ({what})"
-            ) from exc
+            unreachable(cluster, what, exc)
         if code in _AUTH:
+            note_cause(cluster.name, code, reason)
             raise errors.ClusterUnavailable(
-                f"cluster `{cluster.name}` refused the connection: authentication or TLS failed ({reason})"
+                cause_message(cluster, code, reason) or f"cluster `{cluster.name}` refused the connection"
             ) from exc
         if code in _UNSUPPORTED:
             raise errors.NotSupported(f"{what} is not supported by cluster `{cluster.name}` ({reason})") from exc
@@ -113,16 +173,20 @@ def raise_translated(exc: BaseException, cluster: ClusterConfig, what: str) -> N
         raise errors.InvalidRequest(f"cluster `{cluster.name}` rejected {what}: {reason}") from exc
     if isinstance(exc, ValueError | TypeError):
         raise errors.InvalidRequest(f"{what}: {exc}") from exc
-    log.exception("unexpected Kafka client failure during %s on %s", what, cluster.name)
-    raise errors.ClusterUnavailable(f"cluster `{cluster.name}` failed during {what}: {exc}") from exc
+    log.error("unexpected Kafka client failure during %s on %s: %s", what, cluster.name, _scrub(cluster, str(exc)))
+    raise errors.ClusterUnavailable(
+        f"cluster `{cluster.name}` failed during {what}: {_scrub(cluster, str(exc))}"
+    ) from exc
 
 
 def wait(future: Future[T], cluster: ClusterConfig, what: str) -> T:
     """Wait for one admin future within the timeout, translating failures."""
     try:
-        return future.result(timeout=timeout() + 1)
+        result = future.result(timeout=timeout() + 1)
     except Exception as exc:  # noqa: BLE001 - every failure is translated
         raise_translated(exc, cluster, what)
+    clear_cause(cluster.name)
+    return result
 
 
 def call(fn: Callable[[], T], cluster: ClusterConfig, what: str) -> T:
@@ -137,14 +201,35 @@ _lock = threading.Lock()
 
 
 def admin_client(cluster: ClusterConfig) -> AdminClient:
-    """The process's AdminClient for a cluster, built on first use."""
+    """The process's AdminClient for a cluster, built on first use.
+
+    Built inside the error translation: a bad CA file or setting is that cluster's 503 with
+    the reason, never a 500 for every cluster.
+    """
     with _lock:
         client = _admins.get(cluster.name)
         if client is None:
-            client = _admins[cluster.name] = AdminClient(base_config(cluster))
+            client = _admins[cluster.name] = build_client(AdminClient, cluster)
         return client
 
 
+def build_client(factory: Callable[[dict[str, Any]], T], cluster: ClusterConfig) -> T:
+    """A librdkafka client for the cluster; its configuration refused is that cluster's 503."""
+    try:
+        return factory(base_config(cluster))
+    except (KafkaException, ValueError, TypeError) as exc:
+        err = exc.args[0] if exc.args else exc
+        reason = err.str() if isinstance(err, KafkaError) else str(exc)
+        log.error("cannot build a Kafka client for cluster %s: %s", cluster.name, _scrub(cluster, reason))
+        raise errors.ClusterUnavailable(
+            f"cluster `{cluster.name}` is misconfigured: {_scrub(cluster, reason)} (fix the clusters file)"
+        ) from exc
+
+
 def reset_clients() -> None:
+    """Forget every client (the clusters changed): the next call builds new ones."""
+    from backbone_admin.kafka import isolation
+
     with _lock:
         _admins.clear()
+    isolation.shutdown()

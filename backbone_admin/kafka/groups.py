@@ -1,21 +1,25 @@
-"""Consumer groups: listing, committed offsets, members."""
+"""Consumer groups: listing, committed offsets, members, offset changes, deletion.
+
+Every request here goes to a group coordinator, so it runs in the cluster's isolated child
+process (`isolation.py`): a librdkafka abort there costs one answer, not the console.
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Mapping, Sequence
 
-from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka import KafkaError, KafkaException
 
-from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait
+from backbone_admin.kafka.client import raise_translated, require_cluster, writable_cluster
+from backbone_admin.kafka.isolation import run
 from backbone_admin.kafka.types import GroupMember, GroupSummary
 
 Partition = tuple[str, int]
+# A group's offsets are read in batches: one request per group, sent together.
+GROUP_BATCH = 200
 
 
-def _state_name(state: object) -> str:
-    name = getattr(state, "name", str(state))
+def _state_name(name: str) -> str:
     return {
         "STABLE": "Stable",
         "EMPTY": "Empty",
@@ -28,60 +32,54 @@ def _state_name(state: object) -> str:
 
 def list_groups(cluster_name: str) -> list[GroupSummary]:
     cluster = require_cluster(cluster_name)
-    admin = admin_client(cluster)
-    future = call(lambda: admin.list_consumer_groups(request_timeout=timeout()), cluster, "listing consumer groups")
-    result = wait(future, cluster, "listing consumer groups")
+    listed = run(cluster, "list_groups", what="listing consumer groups")
     groups = [
-        GroupSummary(
-            group_id=g.group_id,
-            state=_state_name(g.state),
-            is_simple=bool(g.is_simple_consumer_group),
-            type=getattr(getattr(g, "type", None), "name", "classic").lower(),
-        )
-        for g in result.valid
+        GroupSummary(group_id=group_id, state=_state_name(state), is_simple=is_simple, type=kind.lower())
+        for group_id, state, is_simple, kind in listed
     ]
     return sorted(groups, key=lambda g: g.group_id)
 
 
+def _group_failure(cluster_name: str, group_id: str, answer: tuple[str, int, str], what: str) -> None:
+    raise_translated(KafkaException(KafkaError(answer[1], answer[2])), require_cluster(cluster_name), what)
+
+
 def committed_offsets(cluster_name: str, group_ids: Sequence[str]) -> dict[str, dict[Partition, int]]:
-    """Committed offsets of each group (one request per group, sent together)."""
+    """Committed offsets of each group; partitions without a committed offset are left out."""
     cluster = require_cluster(cluster_name)
-    admin = admin_client(cluster)
-    pending: list[tuple[str, Future[ConsumerGroupTopicPartitions]]] = []
-    for group_id in group_ids:
-        request = functools.partial(
-            admin.list_consumer_group_offsets, [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout()
-        )
-        futures = call(request, cluster, f"reading offsets of group `{group_id}`")
-        pending.extend((group_id, future) for future in futures.values())
     result: dict[str, dict[Partition, int]] = {}
-    for group_id, future in pending:
-        offsets = wait(future, cluster, f"reading offsets of group `{group_id}`")
-        result[group_id] = {
-            (tp.topic, tp.partition): tp.offset for tp in offsets.topic_partitions or [] if tp.offset >= 0
-        }
+    for start in range(0, len(group_ids), GROUP_BATCH):
+        batch = list(group_ids[start : start + GROUP_BATCH])
+        answers = run(cluster, "list_group_offsets", batch, what="reading committed offsets of consumer groups")
+        for group_id in batch:
+            answer = answers[group_id]
+            if isinstance(answer, tuple):
+                _group_failure(cluster_name, group_id, answer, f"reading offsets of group `{group_id}`")
+            result[group_id] = {(t, p): offset for t, p, offset in answer if offset >= 0}
     return result
 
 
 def group_members(cluster_name: str, group_id: str) -> tuple[str, list[GroupMember]]:
     """(state, members) of one group."""
     cluster = require_cluster(cluster_name)
-    admin = admin_client(cluster)
-    futures = call(
-        lambda: admin.describe_consumer_groups([group_id], request_timeout=timeout()),
-        cluster,
-        f"describing group `{group_id}`",
-    )
-    description = wait(futures[group_id], cluster, f"describing group `{group_id}`")
+    what = f"describing group `{group_id}`"
+    answer = run(cluster, "describe_groups", [group_id], what=what)[group_id]
+    if isinstance(answer, tuple):
+        _group_failure(cluster_name, group_id, answer, what)
     members = [
-        GroupMember(
-            member_id=m.member_id,
-            client_id=m.client_id,
-            host=m.host,
-            assignments=tuple(
-                (tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else [])
-            ),
-        )
-        for m in description.members
+        GroupMember(member_id=member_id, client_id=client_id, host=host, assignments=tuple(map(tuple, assigned)))
+        for member_id, client_id, host, assigned in answer["members"]
     ]
-    return _state_name(description.state), members
+    return _state_name(answer["state"]), members
+
+
+def alter_offsets(cluster_name: str, group_id: str, offsets: Mapping[Partition, int]) -> None:
+    """Commit the given offsets for an empty group (Kafka refuses it for an active one: 409)."""
+    cluster = writable_cluster(cluster_name, "changing consumer group offsets")
+    request = [(t, p, o) for (t, p), o in sorted(offsets.items())]
+    run(cluster, "alter_group_offsets", group_id, request, what=f"changing offsets of group `{group_id}`")
+
+
+def delete_groups(cluster_name: str, group_ids: Sequence[str]) -> None:
+    cluster = writable_cluster(cluster_name, "deleting consumer groups")
+    run(cluster, "delete_groups", list(group_ids), what=f"deleting group(s) {', '.join(group_ids)}")

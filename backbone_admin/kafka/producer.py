@@ -8,7 +8,14 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from backbone_admin.kafka.client import base_config, raise_translated, require_cluster, timeout, writable_cluster
+from backbone_admin.kafka.client import (
+    base_config,
+    build_client,
+    raise_translated,
+    require_cluster,
+    timeout,
+    writable_cluster,
+)
 
 _producers: dict[str, Producer] = {}
 _lock = threading.Lock()
@@ -28,7 +35,7 @@ def _producer(cluster_name: str) -> Producer:
                     "message.timeout.ms": int(timeout() * 1000) * 2,
                 }
             )
-            producer = _producers[cluster_name] = Producer(conf)
+            producer = _producers[cluster_name] = build_client(lambda _: Producer(conf), cluster)
         return producer
 
 

@@ -1,0 +1,193 @@
+"""The child side of `isolation.py`: runs coordinator-bound admin requests for one cluster.
+
+Started as `python -P isolated_child.py` so that it imports neither Django nor the
+console: only confluent_kafka. It reads pickled requests from stdin and writes pickled
+answers to a private copy of stdout (fd 1 is pointed at stderr, so nothing librdkafka
+prints can corrupt the protocol). Requests run concurrently in a thread pool; each answer
+carries the request's id. Results are plain tuples and dicts, never client objects.
+
+If librdkafka aborts here (issues 4605 and 3663: ListConsumerGroupOffsets and friends when
+a connection drops), only this process ends; the parent fails the requests in flight
+with a 503 and starts a new child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+HEADER = struct.Struct("!I")
+# librdkafka reports the real cause of a connection failure only through error_cb.
+CAUSE_CODES = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(header)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return pickle.loads(body)  # noqa: S301 - our own parent process on a private pipe
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(HEADER.pack(len(body)) + body)
+    stream.flush()
+
+
+class Child:
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.cause: tuple[int, str, float] | None = None
+        conf = dict(conf)
+        conf["error_cb"] = self._on_error
+        self.admin = AdminClient(conf)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in CAUSE_CODES:
+            self.cause = (err.code(), err.str(), time.time())
+
+    # Each operation returns plain data; `timeout` is the request timeout in seconds.
+
+    def list_groups(self, timeout: float) -> list[tuple[str, str, bool, str]]:
+        result = self.admin.list_consumer_groups(request_timeout=timeout).result(timeout=timeout + 1)
+        if result.errors and not result.valid:
+            # Every broker failed to answer: that is the cluster's error, not an empty list.
+            first = result.errors[0]
+            raise first if isinstance(first, KafkaException) else KafkaException(first)
+        return [
+            (
+                g.group_id,
+                getattr(g.state, "name", str(g.state)),
+                bool(g.is_simple_consumer_group),
+                getattr(getattr(g, "type", None), "name", "CLASSIC"),
+            )
+            for g in result.valid
+        ]
+
+    def list_group_offsets(self, group_ids: list[str], timeout: float) -> dict[str, Any]:
+        """Committed offsets per group; a group that failed carries its error instead."""
+        pending: list[tuple[str, Any]] = []
+        for group_id in group_ids:
+            futures = self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group_id)], request_timeout=timeout
+            )
+            pending.extend((group_id, f) for f in futures.values())
+        result: dict[str, Any] = {}
+        for group_id, future in pending:
+            try:
+                offsets = future.result(timeout=timeout + 1)
+            except KafkaException as exc:
+                result[group_id] = _kafka_error(exc)
+                continue
+            result[group_id] = [(tp.topic, tp.partition, tp.offset) for tp in offsets.topic_partitions or []]
+        return result
+
+    def describe_groups(self, group_ids: list[str], timeout: float) -> dict[str, Any]:
+        futures = self.admin.describe_consumer_groups(group_ids, request_timeout=timeout)
+        result: dict[str, Any] = {}
+        for group_id, future in futures.items():
+            try:
+                d = future.result(timeout=timeout + 1)
+            except KafkaException as exc:
+                result[group_id] = _kafka_error(exc)
+                continue
+            result[group_id] = {
+                "state": getattr(d.state, "name", str(d.state)),
+                "is_simple": bool(d.is_simple_consumer_group),
+                "assignor": d.partition_assignor or "",
+                "coordinator": d.coordinator.id if d.coordinator is not None else None,
+                "members": [
+                    (
+                        m.member_id,
+                        m.client_id,
+                        m.host,
+                        [(tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else [])],
+                    )
+                    for m in d.members
+                ],
+            }
+        return result
+
+    def alter_group_offsets(self, group_id: str, offsets: list[tuple[str, int, int]], timeout: float) -> None:
+        request = ConsumerGroupTopicPartitions(group_id, [TopicPartition(t, p, o) for t, p, o in offsets])
+        for future in self.admin.alter_consumer_group_offsets([request], request_timeout=timeout).values():
+            future.result(timeout=timeout + 1)
+
+    def delete_groups(self, group_ids: list[str], timeout: float) -> None:
+        futures = self.admin.delete_consumer_groups(group_ids, request_timeout=timeout)
+        for future in futures.values():
+            future.result(timeout=timeout + 1)
+
+
+def _kafka_error(exc: KafkaException) -> tuple[str, int, str]:
+    err = exc.args[0] if exc.args else None
+    if isinstance(err, KafkaError):
+        return ("kafka", err.code(), err.str())
+    return ("kafka", KafkaError._FAIL, str(exc))
+
+
+def handle(child: Child, op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    method: Callable[..., Any] | None = getattr(child, op, None) if not op.startswith("_") else None
+    if method is None:
+        return ("error", "ValueError", f"unknown operation {op}")
+    try:
+        return ("ok", method(*args))
+    except KafkaException as exc:
+        return _kafka_error(exc)
+    except TimeoutError:
+        return ("timeout",)
+    except Exception as exc:  # noqa: BLE001 - everything goes back to the parent as an answer
+        return ("error", type(exc).__name__, str(exc))
+
+
+def main() -> None:
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray writes to stdout go to stderr, never into the protocol
+    source = sys.stdin.buffer
+    first = read_frame(source)
+    if first is None:
+        return
+    name = first.pop("backbone.cluster", "?")
+    logging.basicConfig(format=f"%(asctime)s %(levelname)s isolated Kafka client ({name}): %(message)s")
+    first["logger"] = logging.getLogger(f"backbone.kafka.{name}")
+    lock = threading.Lock()
+    try:
+        child = Child(first)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable CA file: answer every request with it
+        failure = ("error", type(exc).__name__, str(exc))
+        while (request := read_frame(source)) is not None:
+            with lock:
+                write_frame(out, (request[0], failure, None))
+        return
+    pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="isolated")
+
+    def run(request_id: int, op: str, args: tuple[Any, ...]) -> None:
+        answer = handle(child, op, args)
+        child.admin.poll(0)  # serves error_cb: the cause of a failure is known before we answer
+        if answer[0] == "ok":
+            child.cause = None  # the cluster answered: an earlier failure no longer explains anything
+        with lock:
+            write_frame(out, (request_id, answer, child.cause))
+
+    while (request := read_frame(source)) is not None:
+        request_id, op, args = request
+        pool.submit(run, request_id, op, args)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+if __name__ == "__main__":
+    main()
