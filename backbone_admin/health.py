@@ -28,6 +28,11 @@ def check_cluster(name: str) -> ClusterHealth:
         overview = cluster_overview(name)
     except BackboneError as exc:
         health = ClusterHealth(name=name, status="down", error=exc.message, checked_at=now)
+    except Exception as exc:  # noqa: BLE001 - one broken cluster must not break the others' health
+        log.exception("health check of cluster %s failed", name)
+        health = ClusterHealth(
+            name=name, status="down", error=f"health check failed: {type(exc).__name__}", checked_at=now
+        )
     else:
         health = ClusterHealth(name=name, status=overview.health, overview=overview, checked_at=now)
     try:
