@@ -93,11 +93,11 @@ def main() -> None:
 
         rows = [
             (
-                "committed offsets of %d groups: in-process AdminClient (baseline)" % args.groups,
+                f"committed offsets of {args.groups} groups: in-process AdminClient (baseline)",
                 timed(direct_offsets, args.n),
             ),
             (
-                "committed offsets of %d groups: isolated child (console)" % args.groups,
+                f"committed offsets of {args.groups} groups: isolated child (console)",
                 timed(lambda: committed_offsets("local", groups), args.n),
             ),
             ("list groups: in-process AdminClient (baseline)", timed(direct_list, args.n)),
