@@ -1,0 +1,425 @@
+"""The authorization matrix, generated from the URL configuration.
+
+Each combination of a route, an HTTP method its view accepts, one of the four roles (held
+globally, granted on the cluster in the URL, or granted only on another cluster) and a normal
+or a read-only cluster is requested, and the answer must be allowed or refused as MATRIX says.
+A route that is not in MATRIX fails the suite: whoever adds a route declares who may use it.
+
+"Refused" is 401, 403, 404 (a cluster the user has no role on is not even named) or a
+redirect to the login page. "Allowed" is anything else below 500 (writes are sent with a body
+that fails validation, so an allowed write answers 400 and changes nothing). A refused
+request must change nothing: no audit row other than the denial, no policy touched, the
+topic on the broker as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from django.test import Client, override_settings
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from backbone_admin import clusters
+from backbone_admin.kafka import reset_clients
+from backbone_admin.models import ApiToken, AuditEntry, Role
+from backbone_admin.roles import assign_role
+from topics.models import RetentionPolicy
+
+ROLES = [r.value for r in Role]
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+NORMAL, READ_ONLY, OTHER = "local", "ro", "other"
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may do what
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who is allowed. scope: `cluster` (role on the cluster in the URL), `global` (a global
+    role), `any` (a role anywhere: global or on some cluster), `login` (any logged-in user),
+    `public` (no login). `write` also refuses read-only clusters whatever the role."""
+
+    scope: str
+    role: str | None = None
+    write: bool = False
+    body: Any = None  # what to send; None = nothing (JSON `{}` to the API)
+    own: bool = False  # the object in the URL belongs to the requester (else to a bystander)
+
+
+def on_cluster(role: str, *, write: bool = False, body: Any = None) -> Rule:
+    return Rule("cluster", role, write, body)
+
+
+def global_role(role: str, body: Any = None) -> Rule:
+    return Rule("global", role, body=body)
+
+
+ANY_ROLE = Rule("any", Role.VIEWER)
+LOGIN = Rule("login")
+PUBLIC = Rule("public")
+VIEWER = on_cluster(Role.VIEWER)
+# Bodies that pass the role check but fail validation before the broker is asked anything.
+BAD_CONFIG = {"cfg:retention.ms": "-5"}
+BAD_POLICY = {"name": "", "topic_pattern": "", "priority": "not-a-number"}
+
+# route name → {method: Rule or [Rule, ...] (one per body variant)}; "*" = every other method
+# the view accepts (plain function views accept all and answer them like GET).
+MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
+    # Public: the login page, logout and the load balancer's health check.
+    "login": {"*": PUBLIC},
+    "logout": {"*": PUBLIC},
+    "healthz": {"*": PUBLIC},
+    # Any logged-in user: lists are filtered to what the user may see.
+    "home": {"*": LOGIN},
+    "api-schema": {"*": LOGIN},
+    "api-docs": {"*": LOGIN},
+    "api-clusters": {"*": LOGIN},
+    "topics:clusters": {"*": LOGIN},
+    # Admins only (a global role: the audit log spans clusters).
+    "audit": {"*": global_role(Role.ADMIN)},
+    "api-audit": {"*": global_role(Role.ADMIN)},
+    # Cluster metadata: viewers.
+    "api-cluster": {"GET": VIEWER},
+    "topics:overview": {"*": VIEWER},
+    "topics:list": {"*": VIEWER},
+    "topics:detail": {"*": VIEWER},
+    "api-compliance": {"GET": VIEWER},
+    "topics:compliance": {
+        "GET": VIEWER,
+        # A preview (dry run) is a read; applying is an operator's change.
+        "POST": [
+            on_cluster(Role.VIEWER, body={"topics": ["no-such-topic"]}),
+            on_cluster(Role.OPERATOR, write=True, body={"action": "apply"}),
+        ],
+    },
+    "api-apply": {
+        "POST": [
+            on_cluster(Role.VIEWER, body={"topics": [], "dry_run": True}),
+            on_cluster(Role.OPERATOR, write=True, body={"topics": [], "dry_run": False}),
+        ]
+    },
+    # Topic changes: operators on writable clusters; deleting: admins.
+    "api-topics": {"GET": VIEWER, "POST": on_cluster(Role.OPERATOR, write=True, body={"name": ""})},
+    "topics:create": {"*": on_cluster(Role.OPERATOR, write=True, body={"name": ""})},
+    "api-topic": {"GET": VIEWER, "DELETE": on_cluster(Role.ADMIN, write=True, body={"confirm": "not-the-name"})},
+    "topics:delete": {"*": on_cluster(Role.ADMIN, write=True, body={"confirm": "not-the-name"})},
+    "api-topic-configs": {"PATCH": on_cluster(Role.OPERATOR, write=True, body={"retention.ms": "-5"})},
+    "topics:configs": {"*": on_cluster(Role.OPERATOR, write=True, body=BAD_CONFIG)},
+    "api-topic-partitions": {"POST": on_cluster(Role.OPERATOR, write=True, body={"total": 0})},
+    "topics:partitions": {"*": on_cluster(Role.OPERATOR, write=True, body={"total": "many"})},
+    # Retention policies span clusters: anyone with a role reads them, global admins write them.
+    "api-policies": {"GET": ANY_ROLE, "POST": global_role(Role.ADMIN, body=BAD_POLICY)},
+    "api-policy": {
+        "GET": ANY_ROLE,
+        "PUT": global_role(Role.ADMIN, body=BAD_POLICY),
+        "PATCH": global_role(Role.ADMIN, body={"priority": "not-a-number"}),
+        "DELETE": global_role(Role.ADMIN),  # really deletes: the policy is put back before each request
+    },
+    "topics:policies": {"*": ANY_ROLE},
+    "topics:policy_create": {"GET": ANY_ROLE, "POST": global_role(Role.ADMIN, body=BAD_POLICY)},
+    "topics:policy_edit": {
+        "GET": ANY_ROLE,
+        "POST": [global_role(Role.ADMIN, body=BAD_POLICY), global_role(Role.ADMIN, body={"action": "delete"})],
+    },
+    # API tokens: everyone lists and revokes their own; the page and other people's tokens are
+    # for global admins (a bystander's token is invisible to others: 404).
+    "api-tokens": {"GET": LOGIN},
+    "api-token": {"DELETE": [Rule("login", own=True), global_role(Role.ADMIN)]},
+    "tokens": {"GET": global_role(Role.ADMIN)},
+    "token-revoke": {"POST": global_role(Role.ADMIN)},
+}
+
+# Django's own admin has its own login and staff checks (is_staff), outside the console's roles.
+OUTSIDE_THE_MATRIX = ("django-admin/",)
+
+
+# ---------------------------------------------------------------------------------------------
+# The routes, as the URL configuration has them
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: str
+    methods: tuple[str, ...]
+    params: tuple[str, ...]
+
+
+def _accepted_methods(view: Callable[..., Any]) -> tuple[str, ...]:
+    """The methods a view answers other than with 405: DRF and class-based views say so,
+    `require_http_methods` keeps its list in a closure, a plain function view takes all."""
+    cls = getattr(view, "cls", None) or getattr(view, "view_class", None)
+    if cls is not None:
+        allowed = {m.upper() for m in getattr(cls, "http_method_names", [])}
+        return tuple(m for m in METHODS if m in allowed and hasattr(cls, m.lower()))
+    fn: Any = view
+    while fn is not None:
+        code = getattr(fn, "__code__", None)
+        if code is not None and "request_method_list" in code.co_freevars and fn.__closure__:
+            cell = fn.__closure__[code.co_freevars.index("request_method_list")]
+            return tuple(m for m in METHODS if m in cell.cell_contents)
+        fn = getattr(fn, "__wrapped__", None)
+    return METHODS
+
+
+def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterator[Route]:
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            if route.startswith(OUTSIDE_THE_MATRIX):
+                continue
+            inner = ":".join(n for n in (namespace, pattern.namespace or "") if n)
+            yield from _walk(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern):
+            name = ":".join(n for n in (namespace, pattern.name or "") if n) if pattern.name else f"<unnamed {route}>"
+            params = tuple(re.findall(r"<(?:\w+:)?(\w+)>", route))
+            yield Route(name, route, _accepted_methods(pattern.callback), params)
+
+
+ROUTES = {route.name: route for route in _walk(get_resolver().url_patterns)}
+
+
+def _declared(route: Route, method: str) -> list[Rule] | None:
+    rules = MATRIX.get(route.name, {})
+    rule = rules.get(method, rules.get("*"))
+    if rule is None:
+        return None
+    return rule if isinstance(rule, list) else [rule]
+
+
+def test_every_route_has_a_declared_role() -> None:
+    missing = [
+        f"route {name} ({route.pattern}) has no declared role: add it to the matrix"
+        for name, route in sorted(ROUTES.items())
+        if name not in MATRIX
+    ]
+    undeclared = [
+        f"route {name} accepts {method} but the matrix declares no role for it: add it to the matrix"
+        for name, route in sorted(ROUTES.items())
+        if name in MATRIX
+        for method in route.methods
+        if _declared(route, method) is None
+    ]
+    assert not missing + undeclared, "\n".join(missing + undeclared)
+
+
+def test_the_matrix_names_only_routes_that_exist() -> None:
+    stale = sorted(set(MATRIX) - set(ROUTES))
+    assert not stale, f"the matrix declares routes that no longer exist: {', '.join(stale)}"
+
+
+def test_the_route_walk_sees_the_console() -> None:
+    assert {"api-topic", "topics:delete", "api-policy", "audit"} <= set(ROUTES)
+    assert ROUTES["api-policy"].methods == ("GET", "PUT", "PATCH", "DELETE")
+    assert ROUTES["topics:policy_edit"].methods == ("GET", "POST")
+    assert ROUTES["topics:detail"].methods == METHODS  # a plain function view answers every method
+
+
+# ---------------------------------------------------------------------------------------------
+# The people and the clusters
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user holding `role` globally (where=None) or granted on one cluster only."""
+
+    role: str | None
+    where: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.role is None:
+            return "no role"
+        return f"{self.role} ({'global' if self.where is None else 'granted on ' + self.where})"
+
+
+PEOPLE = [Person(None)] + [Person(role, where) for role in ROLES for where in (None, NORMAL, READ_ONLY, OTHER)]
+# A plain function view answers PUT, PATCH and DELETE like GET (it only looks for POST); those
+# methods are asked of fewer people: every role held globally, and admin granted on each cluster.
+FEWER_PEOPLE = (
+    [Person(None)] + [Person(role) for role in ROLES] + [Person(Role.ADMIN, c) for c in (NORMAL, READ_ONLY, OTHER)]
+)
+
+
+def expected_allowed(rule: Rule, person: Person, cluster: str | None) -> bool:
+    if rule.scope in ("public", "login"):
+        return True
+    if rule.scope == "any":
+        return person.role is not None
+    if rule.scope == "global":
+        return person.where is None and Role.rank(person.role) >= Role.rank(rule.role)
+    assert cluster is not None
+    role_here = person.role if person.where in (None, cluster) else None
+    if Role.rank(role_here) < Role.rank(rule.role):
+        return False
+    return not (rule.write and cluster == READ_ONLY)
+
+
+@dataclass
+class World:
+    topic: str
+    policy: str
+    bystander_token: int
+    clients: dict[Person, Client] = field(default_factory=dict)
+    tokens: dict[Person, int] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def matrix_clusters(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Iterator[None]:
+    """Three clusters on the test broker: `local`, `ro` (read-only) and `other`."""
+    path = tmp_path_factory.mktemp("matrix") / "clusters.yml"
+    path.write_text(
+        "clusters:\n"
+        f"  - {{name: {NORMAL}, bootstrap_servers: '{kafka_bootstrap}'}}\n"
+        f"  - {{name: {READ_ONLY}, bootstrap_servers: '{kafka_bootstrap}', read_only: true}}\n"
+        f"  - {{name: {OTHER}, bootstrap_servers: '{kafka_bootstrap}'}}\n"
+    )
+    with override_settings(BACKBONE_CLUSTERS_FILE=str(path), DEFAULT_CLUSTER=NORMAL):
+        clusters.reset_cache()
+        reset_clients()
+        yield
+    clusters.reset_cache()
+    reset_clients()
+
+
+@pytest.fixture(scope="module")
+def matrix_topic(kafka_admin: AdminClient) -> Iterator[str]:
+    name = f"t-matrix-{uuid.uuid4().hex[:8]}"
+    kafka_admin.create_topics([NewTopic(name, 1, 1, config={"retention.ms": "86400000"})])[name].result(10)
+    yield name
+    kafka_admin.delete_topics([name])[name].result(10)
+
+
+def _topic_state(kafka_admin: AdminClient, topic: str) -> dict[str, str | None]:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    entries = kafka_admin.describe_configs([resource])[resource].result(10)
+    partitions = len(kafka_admin.list_topics(topic, timeout=10).topics[topic].partitions)
+    return {"partitions": str(partitions), **{k: v.value for k, v in entries.items()}}
+
+
+def _ensure_policy(name: str) -> None:
+    RetentionPolicy.objects.get_or_create(
+        name=name, defaults={"topic_pattern": "t-matrix-never-*", "priority": 1, "configs": {"retention.ms": "3600000"}}
+    )
+
+
+def _policies() -> list[tuple[Any, ...]]:
+    return list(RetentionPolicy.objects.order_by("name").values_list("name", "topic_pattern", "priority", "configs"))
+
+
+@pytest.fixture
+def world(matrix_clusters: None, matrix_topic: str, django_user_model: Any) -> World:
+    policy = f"matrix-{uuid.uuid4().hex[:6]}"
+    _ensure_policy(policy)
+    bystander = django_user_model.objects.create(username=f"m{uuid.uuid4().hex[:10]}")
+    world = World(topic=matrix_topic, policy=policy, bystander_token=ApiToken.issue(bystander)[0].pk)
+    for person in PEOPLE:
+        user = django_user_model.objects.create(username=f"m{uuid.uuid4().hex[:10]}")
+        if person.role:
+            assign_role(user, person.role, cluster=person.where)
+        world.tokens[person] = ApiToken.issue(user)[0].pk
+        client = Client()
+        client.force_login(user)
+        world.clients[person] = client
+    return world
+
+
+# ---------------------------------------------------------------------------------------------
+# The matrix
+# ---------------------------------------------------------------------------------------------
+
+
+def _url(route: Route, world: World, cluster: str | None, rule: Rule, person: Person | None) -> str:
+    token = world.tokens[person] if rule.own and person is not None else world.bystander_token
+    values = {"cluster": cluster or NORMAL, "topic": world.topic, "name": world.policy, "token_id": str(token)}
+    unknown = [p for p in route.params if p not in values]
+    assert not unknown, f"route {route.name} has URL parameter(s) {unknown} the matrix cannot fill: add them to _url"
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route.pattern)
+    return "/" + path
+
+
+def _send(client: Client, method: str, url: str, route: Route, body: Any) -> Any:
+    if url.startswith("/api/"):
+        return client.generic(
+            method, url, json.dumps(body or {}), content_type="application/json", HTTP_ACCEPT="application/json"
+        )
+    if method == "GET":
+        return client.get(url)
+    if method == "POST":
+        return client.post(url, body or {})
+    return client.generic(
+        method, url, urlencode(body or {}, doseq=True), content_type="application/x-www-form-urlencoded"
+    )
+
+
+def refused(response: Any) -> bool:
+    if response.status_code in (401, 403, 404):
+        return True
+    return response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def _changes_so_far() -> int:
+    return AuditEntry.objects.exclude(result=AuditEntry.Result.DENIED).count()
+
+
+def _check(route: Route, world: World, kafka_admin: AdminClient) -> list[str]:
+    problems: list[str] = []
+    before_topic = _topic_state(kafka_admin, world.topic)
+    is_cluster_route = "cluster" in route.params
+    for method in route.methods:
+        like_get = route.methods == METHODS and method not in ("GET", "POST") and method not in MATRIX[route.name]
+        people = FEWER_PEOPLE if like_get else PEOPLE
+        rules = _declared(route, method)
+        assert rules is not None, f"route {route.name} has no declared role for {method}: add it to the matrix"
+        for rule in rules:
+            for cluster in (NORMAL, READ_ONLY) if is_cluster_route else (None,):
+                if rule.scope == "public":
+                    url = _url(route, world, cluster, rule, None)
+                    response = _send(Client(), method, url, route, rule.body)
+                    if response.status_code >= 500 or response.status_code in (401, 403):
+                        problems.append(f"{method} {url} anonymous: {response.status_code}, expected public access")
+                    continue
+                for person in people:
+                    client = world.clients[person]
+                    url = _url(route, world, cluster, rule, person)
+                    _ensure_policy(world.policy)
+                    changes, policies = _changes_so_far(), _policies()
+                    response = _send(client, method, url, route, rule.body)
+                    allowed = expected_allowed(rule, person, cluster)
+                    status = response.status_code
+                    where = f"{method} {url} body={rule.body} as {person.label}: {status}"
+                    if status >= 500:
+                        problems.append(f"{where}: server error")
+                    elif allowed and (refused(response) or status == 405):
+                        problems.append(f"{where}: refused, but the matrix allows it")
+                    elif not allowed and not refused(response):
+                        problems.append(f"{where}: allowed, but the matrix refuses it")
+                    elif not allowed and (_changes_so_far() != changes or _policies() != policies):
+                        problems.append(f"{where}: refused, yet something changed")
+    if _topic_state(kafka_admin, world.topic) != before_topic:
+        problems.append(f"the topic {world.topic} changed on the broker during {route.name}")
+    return problems
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_the_route_answers_each_role_as_the_matrix_says(name: str, world: World, kafka_admin: AdminClient) -> None:
+    route = ROUTES[name]
+    assert name in MATRIX, f"route {name} has no declared role: add it to the matrix"
+    started = time.monotonic()
+    problems = _check(route, world, kafka_admin)
+    assert not problems, f"{len(problems)} answer(s) differ from the matrix:\n" + "\n".join(problems)
+    assert time.monotonic() - started < 20, f"the matrix for {name} took {time.monotonic() - started:.1f} s"
