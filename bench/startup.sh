@@ -34,7 +34,7 @@ stop() {
   [ -n "$leader" ] || return 0
   local tree
   tree="$(descendants "$leader")"
-  # Honcho stops its processes on SIGTERM; whatever is left after 30 s is killed.
+  # run.sh has supervisord stop its processes on SIGTERM; whatever is left after 30 s is killed.
   kill -TERM -- "-$leader" 2>/dev/null || true
   for _ in $(seq 1 300); do
     kill -0 "$leader" 2>/dev/null || break

@@ -65,12 +65,16 @@ request = urllib.request.Request(
     f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz", headers={"Host": host}
 )
 try:
+    # Within the HEALTHCHECK's own 10 s: a hung process fails the check, it does not stall it.
     with urllib.request.urlopen(request, timeout=8) as response:
         sys.exit(0 if response.status == 200 else 1)
 except urllib.error.HTTPError as exc:
     print(exc.code, exc.read(500).decode(errors="replace"))
 except OSError as exc:
-    print(exc)
+    if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+        print("no answer from /healthz within 8 s: the web process is hung or overloaded")
+    else:
+        print(exc)
 sys.exit(1)
 PY
         ;;

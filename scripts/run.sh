@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# `make run`: the whole console on its embedded default, under one process manager.
+# `make run`: the whole console on its embedded default, under supervisord. A process that
+# dies is started again (with backoff when it keeps failing); Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p var
+
+# Config, socket, per-process logs and the login hint: var/ unless BACKBONE_RUN_DIR says otherwise.
+export BACKBONE_RUN_DIR="${BACKBONE_RUN_DIR:-$PWD/var}"
+mkdir -p "$BACKBONE_RUN_DIR"
+conf="$BACKBONE_RUN_DIR/supervisord.conf"
+pidfile="$BACKBONE_RUN_DIR/supervisord.pid"
+if [ -s "$pidfile" ] && grep -qs supervisord "/proc/$(cat "$pidfile")/cmdline"; then
+  echo "make run is already running from ${BACKBONE_RUN_DIR#"$PWD/"} (supervisord pid $(cat "$pidfile")); stop it" \
+    "first: Ctrl-C in its terminal, or .venv/bin/supervisorctl -c ${conf#"$PWD/"} shutdown" >&2
+  exit 1
+fi
 
 export HTTPS="${HTTPS:-0}"
+# A run on this machine: without SECRET_KEY, a random one is kept in var/secret_key.
+export BACKBONE_LOCAL=1
 export BACKBONE_WEB_PORT="${PORT:-8000}"
 procs=(web worker beat ready)
 
@@ -24,11 +37,34 @@ if [ "${DEMO_EVENTS:-1}" != "0" ]; then
 fi
 
 .venv/bin/python manage.py migrate --noinput >/dev/null
-.venv/bin/python manage.py ensure_admin >var/login-hint
+# The hint may hold a new admin's password, the config the socket's: both are the owner's only.
+rm -f "$BACKBONE_RUN_DIR/login-hint" "$conf"
+(umask 077 && .venv/bin/python manage.py ensure_admin >"$BACKBONE_RUN_DIR/login-hint")
 if [ "${DEMO_EVENTS:-1}" != "0" ]; then
   # A new console starts with retention policies for the demo topics (kept if you edit them).
   .venv/bin/python manage.py retention_policies import streams/fixtures/demo-retention-policies.yml --if-empty >/dev/null
 fi
-chmod 600 var/login-hint
-echo "Starting: ${procs[*]} (Ctrl-C stops everything)"
-exec .venv/bin/honcho -f Procfile.dev start "${procs[@]}"
+
+color=()
+if [ -t 1 ]; then
+  color=(--color)
+fi
+(umask 077 && .venv/bin/python -m backbone_admin.embedded supervisord-conf "${color[@]}" "${procs[@]}" >"$conf")
+echo "Starting: ${procs[*]} (Ctrl-C stops everything; status: .venv/bin/supervisorctl -c ${conf#"$PWD/"} status)"
+# The programs' lines reach stdout through a reopened /dev/stdout: into a file, every writer appends.
+if [ -f /dev/stdout ]; then
+  exec >>/dev/stdout
+fi
+# supervisord would take the SIGHUP of a closed terminal as "reload": every signal that ends
+# this script asks it to stop everything instead.
+.venv/bin/supervisord -c "$conf" &
+supervisord=$!
+trap 'kill -TERM "$supervisord" 2>/dev/null || true' INT TERM HUP
+set +e
+wait "$supervisord"
+status=$?
+while kill -0 "$supervisord" 2>/dev/null; do
+  wait "$supervisord"
+  status=$?
+done
+exit "$status"

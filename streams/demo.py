@@ -1,13 +1,20 @@
-"""Realistic events of an event-driven shipping domain, for the demo producer."""
+"""Realistic events of an event-driven shipping domain, for the demo producer, and its topics."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import random
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from backbone_admin.kafka import ClusterUnavailable, Conflict, TopicNotFound
+from backbone_admin.kafka.topics import create_topic, describe_topic
+
+log = logging.getLogger("backbone.demo")
 
 PORTS = [
     ("Oakland", "USOAK", 37.7955, -122.2795),
@@ -26,6 +33,61 @@ CONTAINER_EVENTS = ["ContainerAdded", "ContainerAssigned", "ReeferTelemetry", "C
 SHIPMENT_EVENTS = ["ShipmentPlanned", "ShipmentDeparted", "ShipmentPositioned", "ShipmentArrived"]
 
 TOPICS = ("orders", "containers", "shipments")
+PARTITIONS = 3
+TOPIC_CONFIGS = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+# Waits between attempts while the cluster does not answer: 1, 2, 4, ... up to this many seconds.
+MAX_RETRY_DELAY = 30.0
+
+
+def _create_topics(cluster: str) -> list[str]:
+    """Create the demo topics that do not exist; return those the metadata does not show ready yet."""
+    for topic in TOPICS:
+        with contextlib.suppress(Conflict):
+            create_topic(cluster, topic, partitions=PARTITIONS, replication_factor=1, configs=TOPIC_CONFIGS)
+    pending = []
+    for topic in TOPICS:
+        try:
+            meta = describe_topic(cluster, topic)
+        except TopicNotFound:
+            pending.append(topic)
+            continue
+        if not meta.partitions or any(p.leader < 0 for p in meta.partitions):
+            pending.append(topic)
+        elif len(meta.partitions) < PARTITIONS:
+            log.warning(
+                "topic `%s` on cluster `%s` has %d partition(s), not %d: it existed before the demo "
+                "(delete it to let the demo create it again)",
+                topic,
+                cluster,
+                len(meta.partitions),
+                PARTITIONS,
+            )
+    return pending
+
+
+def demo_topics_ensure(cluster: str) -> None:
+    """Create the demo topics and wait until the cluster's metadata shows them with leaders.
+
+    No event may go out before: a Kafka broker with auto.create.topics.enable (its default)
+    would create the topic on the first event, with num.partitions (1). While the cluster does
+    not answer, try again with growing waits; other errors (read-only cluster, ...) are raised.
+    """
+    delay = 1.0
+    waiting_for: list[str] = []
+    while True:
+        try:
+            pending = _create_topics(cluster)
+        except ClusterUnavailable as exc:
+            log.warning("demo producer: %s; trying again in %g s", exc.message, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+            continue
+        if not pending:
+            return
+        if pending != waiting_for:
+            log.info("demo producer: waiting for %s to appear on cluster `%s`", ", ".join(pending), cluster)
+            waiting_for = pending
+        time.sleep(0.5)
 
 
 @dataclass
