@@ -7,3 +7,4 @@ class BackboneAdminConfig(AppConfig):
 
     def ready(self) -> None:
         from backbone_admin import checks  # noqa: F401 - registers the system checks
+        from backbone_admin.tokens import signals  # noqa: F401 - revokes tokens on password change

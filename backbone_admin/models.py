@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -38,32 +40,67 @@ class ClusterGrant(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def for_key(self, key: str) -> ApiToken | None:
-        return self.select_related("user").filter(key_hash=ApiToken.hash_key(key), user__is_active=True).first()
+        """The token with this key whatever its state; the caller says why it may not be used."""
+        return self.select_related("user").filter(key_hash=ApiToken.hash_key(key)).first()
+
+    def usable(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True)
 
 
 class ApiToken(models.Model):
-    """A bearer token; only its SHA-256 is stored, the key is shown once."""
+    """A bearer token; only its SHA-256 is stored, the key is shown once.
+
+    A token expires (API_TOKEN_DAYS by default) and can be revoked; a revoked token keeps its
+    row so that its holder is told why it stopped working and the list shows its history.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
-    created = models.DateTimeField(auto_now_add=True)
-    last_used = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
 
+    @property
+    def label(self) -> str:
+        return f"bbc_{self.prefix}…"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return self.Status.REVOKED.value
+        if self.expires_at <= timezone.now():
+            return self.Status.EXPIRED.value
+        return self.Status.ACTIVE.value
+
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: Any, name: str = "") -> tuple[ApiToken, str]:
+    def issue(cls, user: Any, *, name: str = "", days: int | None = None) -> tuple[ApiToken, str]:
         key = "bbc_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[4:12])
+        lifetime = timedelta(days=days if days is not None else settings.API_TOKEN_DAYS)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            key_hash=cls.hash_key(key),
+            prefix=key[4:12],
+            expires_at=timezone.now() + lifetime,
+        )
         return token, key
 
 

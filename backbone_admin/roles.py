@@ -73,14 +73,49 @@ def require_global_role(user: Any, role: str) -> None:
         raise errors.PermissionDenied(f"this needs the {role} role; you are {global_role or 'without a role'}")
 
 
-def assign_role(user: Any, role: str, *, cluster: str | None = None) -> None:
-    """Give the user a global role (replacing the old one) or a grant on one cluster."""
-    Role(role)  # raises ValueError for an unknown role
+def _forget_roles(user: Any) -> None:
+    if hasattr(user, "_backbone_roles"):
+        del user._backbone_roles
+
+
+def assign_role(user: Any, role: str | None, *, cluster: str | None = None) -> None:
+    """Give the user a global role (replacing the old one; None = no global role) or a grant
+    on one cluster.
+
+    A global role below admin also clears Django's superuser and staff flags: a superuser is an
+    admin whatever its groups, so a demotion that kept them would change nothing.
+    """
+    if role is not None:
+        Role(role)  # raises ValueError for an unknown role
     if cluster:
+        if role is None:
+            raise ValueError("a cluster grant needs a role; use remove_cluster_grant to take one away")
         ClusterGrant.objects.update_or_create(user=user, cluster=cluster, defaults={"role": role})
     else:
         user.groups.remove(*Group.objects.filter(name__in=ROLE_NAMES))
-        group, _ = Group.objects.get_or_create(name=role)
-        user.groups.add(group)
-    if hasattr(user, "_backbone_roles"):
-        del user._backbone_roles
+        if role is not None:
+            group, _ = Group.objects.get_or_create(name=role)
+            user.groups.add(group)
+        if Role.rank(role) < Role.rank(Role.ADMIN) and (user.is_superuser or user.is_staff):
+            user.is_superuser = user.is_staff = False
+            user.save(update_fields=["is_superuser", "is_staff"])
+    _forget_roles(user)
+
+
+def remove_cluster_grant(user: Any, cluster: str) -> bool:
+    """Take away the user's grant on one cluster; False if there was none."""
+    deleted, _ = ClusterGrant.objects.filter(user=user, cluster=cluster).delete()
+    _forget_roles(user)
+    return deleted > 0
+
+
+def access_summary(user: Any) -> dict[str, Any]:
+    """What the audit log records before and after a change of someone's access."""
+    names = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
+    return {
+        "role": max(names, key=Role.rank, default=None),
+        "superuser": user.is_superuser,
+        "staff": user.is_staff,
+        "active": user.is_active,
+        "grants": dict(ClusterGrant.objects.filter(user=user).order_by("cluster").values_list("cluster", "role")),
+    }

@@ -6,10 +6,14 @@ with nothing set; production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS and the ser
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -29,17 +33,42 @@ def env_secret(name: str, default: str | None = None) -> str | None:
 
 
 def _local_secret_key() -> str:
-    # A local run with nothing set gets a random key kept in var/ (never a fixed default).
+    """A random key made once and kept in var/secret_key (readable by its owner only)."""
     VAR_DIR.mkdir(exist_ok=True)
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Written whole under a private name, then linked into place: a process started
+        # alongside this one either finds no file or the complete key, and the first link wins.
+        fd, tmp = tempfile.mkstemp(dir=VAR_DIR, prefix=".secret_key.")  # mode 0600
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return key_file.read_text().strip()
 
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env_secret("SECRET_KEY") or _local_secret_key()
+# A run on this machine (`make run` sets it; also local tools: manage.py, mypy): without a
+# SECRET_KEY, a random key is made once and kept in var/secret_key. Never set in production,
+# where every process and replica must share one key that survives restarts: with DEBUG off
+# and no key given the console refuses to start rather than make one up per container.
+BACKBONE_LOCAL = env.bool("BACKBONE_LOCAL", default=False)
+SECRET_KEY = env_secret("SECRET_KEY") or ""
+if not SECRET_KEY and env.str("SECRET_KEY_FILE", default=""):
+    raise ImproperlyConfigured(f"SECRET_KEY_FILE={env.str('SECRET_KEY_FILE')} is empty: put the key in it.")
+if not SECRET_KEY:
+    if not (DEBUG or BACKBONE_LOCAL):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY, or SECRET_KEY_FILE naming a file that holds it, to one long "
+            "random value shared by every process and kept across restarts, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`. On a developer machine (`make run` "
+            "sets it; manage.py, mypy), BACKBONE_LOCAL=1 uses a random key kept in var/secret_key instead."
+        )
+    SECRET_KEY = _local_secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -57,6 +86,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "backbone_admin",
     "topics",
     "streams",
@@ -72,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backbone_admin.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes requires: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backbone_admin.urls"
@@ -150,11 +182,35 @@ TOPIC_MAX_PARTITIONS = env.int("TOPIC_MAX_PARTITIONS", default=1000)
 # the test suite turn this off when they start it.
 KAFKA_VALIDATE_ONLY_FIRST = env.bool("KAFKA_VALIDATE_ONLY_FIRST", default=True)
 
+# Checked by `backbone_user --password`, `ensure_admin` and Django's password forms.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The throttle backend refuses a locked-out login before the model backend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "backbone_admin.logins.ThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes, on /login/ and the Django admin login): LOGIN_FAILURE_LIMIT
+# failed logins for one username from one address lock that pair, LOGIN_USERNAME_FAILURE_LIMIT
+# from any addresses lock the username (a guesser spread over many addresses), each for
+# LOGIN_COOLOFF_MINUTES after the last failure. A successful login resets no counter.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=4 * LOGIN_FAILURE_LIMIT)
+LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_HANDLER = "backbone_admin.logins.ThrottleHandler"
+AXES_LOCKOUT_CALLABLE = "backbone_admin.logins.locked_out"
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # failures and lockouts go to the audit log
+AXES_VERBOSE = False
+# API tokens expire after this many days unless created with `create_api_token USER --days N`.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backbone_admin import views
 from backbone_admin.api import views as api_views
+from backbone_admin.tokens import api as tokens_api
+from backbone_admin.tokens import views as tokens_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +20,10 @@ urlpatterns = [
     # A page for people: anonymous visitors are sent to the login page like everywhere else.
     path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("api/audit/", api_views.audit_list, name="api-audit"),
+    path("tokens/", tokens_views.token_list, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens_views.token_revoke_view, name="token-revoke"),
+    path("api/tokens/", tokens_api.token_list, name="api-tokens"),
+    path("api/tokens/<int:token_id>/", tokens_api.token_detail, name="api-token"),
     path("api/", include("topics.api_urls")),
     path("", include("topics.urls")),
     path("", include("streams.urls")),

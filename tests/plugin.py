@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import subprocess
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> 
     os.environ["REDIS_URL"] = services.redis_url
     os.environ["HTTPS"] = "0"
     os.environ["DEBUG"] = "0"
+    # A key of this run's own (Daphne and the worker inherit it): with DEBUG off the settings
+    # refuse to start without one, as in production.
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
+    os.environ.pop("SECRET_KEY_FILE", None)
     os.environ.pop("BACKBONE_CLUSTERS_FILE", None)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("DEFAULT_CLUSTER", None)

@@ -25,9 +25,21 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.objects.for_key(header[1])
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        if token.revoked_at is not None:
+            reason = f" ({token.revoked_reason})" if token.revoked_reason else ""
+            when = f"{token.revoked_at:%Y-%m-%d %H:%M} UTC"
+            message = f"API token {token.label} was revoked at {when}{reason}; ask for a new one."
+            raise exceptions.AuthenticationFailed(message)
         now = timezone.now()
-        if token.last_used is None or now - token.last_used > timedelta(minutes=1):
-            ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+        if token.expires_at <= now:
+            raise exceptions.AuthenticationFailed(
+                f"API token {token.label} expired at {token.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one."
+            )
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(f"API token {token.label} belongs to a deactivated account.")
+        # At most one write a minute per token, not one per request.
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -4,8 +4,11 @@ import os
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from backbone_admin import audit
 from backbone_admin.roles import assign_role
@@ -13,8 +16,9 @@ from backbone_admin.roles import assign_role
 
 class Command(BaseCommand):
     help = (
-        "Create the admin account if missing: from DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL, or `admin` "
-        "with a random password printed once."
+        "Create the admin account if it is missing: from DJANGO_SUPERUSER_USERNAME/PASSWORD/EMAIL, or `admin` "
+        "with a random password printed once. An existing account is left as it is: its password is never "
+        "reset from DJANGO_SUPERUSER_PASSWORD, so a password changed since keeps working."
     )
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -22,27 +26,39 @@ class Command(BaseCommand):
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
         email = os.environ.get("DJANGO_SUPERUSER_EMAIL", "")
-        user = User.objects.filter(username=username).first()
-        if user is not None:
-            if password and not user.check_password(password):
-                user.set_password(password)
-                user.save(update_fields=["password"])
-                self.stdout.write(f"Log in as {username} with DJANGO_SUPERUSER_PASSWORD.")
-            elif password:
-                self.stdout.write(f"Log in as {username} with DJANGO_SUPERUSER_PASSWORD.")
-            else:
-                self.stdout.write(
-                    f"Log in as {username} with the password printed at the first start "
-                    f"(forgot it? .venv/bin/python manage.py changepassword {username})."
-                )
+        if User.objects.filter(username=username).exists():
+            self.stdout.write(
+                f"Log in as {username} with the password it was created with or changed to since "
+                f"(DJANGO_SUPERUSER_PASSWORD only applies when the account is created; "
+                f"forgot it? {self._manage()} changepassword {username})."
+            )
             return
+        if password:
+            try:
+                validate_password(password, User(username=username, email=email))
+            except ValidationError as exc:
+                raise CommandError(
+                    f"DJANGO_SUPERUSER_PASSWORD is too weak for the admin account {username}: "
+                    + " ".join(exc.messages)
+                    + " Set a stronger one, or unset it to have a random password printed once."
+                ) from exc
         generated = not password
         password = password or secrets.token_urlsafe(12)
         user = User.objects.create_superuser(username=username, email=email, password=password)
         assign_role(user, "admin")
-        audit.record(user=None, action="user.create", target=username, after={"role": "admin", "superuser": True})
+        audit.record(
+            user=None,
+            action="user.create",
+            target=username,
+            after={"role": "admin", "superuser": True, "by": "ensure_admin", "password_from_env": not generated},
+        )
         if generated:
             self.stdout.write(f"Created admin account — username: {username}  password: {password}")
             self.stdout.write("This password is shown only once; keep it.")
         else:
             self.stdout.write(f"Created admin account {username} with DJANGO_SUPERUSER_PASSWORD.")
+
+    @staticmethod
+    def _manage() -> str:
+        # A local checkout names its venv and the flag its key needs; the image has `manage` as a role.
+        return "BACKBONE_LOCAL=1 .venv/bin/python manage.py" if settings.BACKBONE_LOCAL else "manage.py"
