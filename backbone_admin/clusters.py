@@ -134,11 +134,20 @@ def _parse_cluster(raw: Any, index: int) -> ClusterConfig:
     return ClusterConfig(**values)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without the excerpt of the file YAML quotes: that line may hold a password."""
+    problem = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or "syntax error")
+    problem = re.sub(r"'(?!<)[^']*'|\"[^\"]*\"", "'…'", problem)  # a quoted value may be part of a secret
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
 def parse_clusters_yaml(text: str, source: str = "clusters file") -> dict[str, ClusterConfig]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ClusterConfigError(f"{source} is not valid YAML: {exc}") from exc
+        # `from None`: a logged traceback would print the YAML error, excerpt of the file included.
+        raise ClusterConfigError(f"{source} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("clusters"), list) or not data["clusters"]:
         raise ClusterConfigError(f"{source} must have a non-empty `clusters:` list")
     clusters: dict[str, ClusterConfig] = {}

@@ -230,3 +230,123 @@ def screenshot(page: Any, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- Secrets never leak ---------------------------------------------------------------------
+# The test clusters' SASL and schema-registry passwords are unique markers. Every log record
+# emitted during the session (any logger, propagating or not), every response the Django test
+# client returns, the bodies tests read from live servers (`SECRET_WATCH.scan`) and the server
+# logs in test-output/ are searched for them; a marker found anywhere fails the run at the end.
+
+SECRET_MARKERS = (f"s3cr3t-sasl-{uuid.uuid4().hex[:12]}", f"s3cr3t-registry-{uuid.uuid4().hex[:12]}")
+SASL_SECRET_ENV = "BACKBONE_TEST_SASL_PASSWORD"
+
+
+class SecretWatch:
+    def __init__(self, markers: tuple[str, ...]) -> None:
+        self.markers = list(markers)
+        self.leaks: list[str] = []
+        self.started = time.time()
+
+    def scan(self, text: str | bytes, where: str) -> None:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        for marker in self.markers:
+            at = text.find(marker)
+            if at >= 0:
+                self.leaks.append(f"{where}: …{text[max(0, at - 80) : at + len(marker) + 20]!r}…")
+
+    def scan_files(self) -> None:
+        """The logs that servers started by the fixtures wrote during this session."""
+        for path in sorted(OUTPUT.glob("*.log")):
+            if path.stat().st_mtime >= self.started:
+                for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                    self.scan(line, f"{path.name} line {number}")
+
+    def probe(self) -> str:
+        """A marker of its own for a test that proves the watch sees a leak; `forget` it after."""
+        marker = f"s3cr3t-probe-{uuid.uuid4().hex[:12]}"
+        self.markers.append(marker)
+        return marker
+
+    def forget(self, marker: str) -> list[str]:
+        self.markers.remove(marker)
+        found = [leak for leak in self.leaks if marker in leak]
+        self.leaks = [leak for leak in self.leaks if marker not in leak]
+        return found
+
+
+SECRET_WATCH = SecretWatch(SECRET_MARKERS)
+_LOG_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_watch() -> Iterator[SecretWatch]:
+    """Look at every log record and every test-client response of the session."""
+    from django.test.client import Client as DjangoClient
+
+    call_handlers = logging.Logger.callHandlers
+    client_request = DjangoClient.request
+
+    def watched_call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+        try:
+            text = _LOG_FORMAT.format(record)
+        except Exception:  # a record that cannot be formatted still has its parts
+            text = f"{record.msg!r} {record.args!r}"
+        SECRET_WATCH.scan(text, f"log record of {record.name}")
+        call_handlers(self, record)
+
+    def watched_request(self: Any, **request: Any) -> Any:
+        response = client_request(self, **request)
+        where = f"response to {request.get('REQUEST_METHOD')} {request.get('PATH_INFO')}"
+        SECRET_WATCH.scan("\n".join(f"{k}: {v}" for k, v in response.items()), where + " (headers)")
+        if not getattr(response, "streaming", False):
+            SECRET_WATCH.scan(response.content, where)
+        return response
+
+    logging.Logger.callHandlers = watched_call_handlers  # type: ignore[method-assign]
+    DjangoClient.request = watched_request  # type: ignore[method-assign]
+    yield SECRET_WATCH
+    logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
+    DjangoClient.request = client_request  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # trylast: after the session fixtures stopped Daphne and the worker, so their logs are complete.
+    SECRET_WATCH.scan_files()
+    if SECRET_WATCH.leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["A test cluster's secret appeared in a log line or a response:", *SECRET_WATCH.leaks[:50]]
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", "secrets leaked", red=True)
+            for line in lines:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def secret_clusters(
+    clusters_file: Callable[[str], Path], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Clusters on the test broker that carry the secret markers (timeouts shortened):
+
+    `vault`: SASL_SSL + PLAIN, its password from ${BACKBONE_TEST_SASL_PASSWORD}; the test broker
+    does not speak TLS, so every call fails with a TLS error. `scram`: SASL_PLAINTEXT +
+    SCRAM-SHA-512, the password written literally in the file. Both have a schema-registry password.
+    """
+    settings.KAFKA_TIMEOUT = 1.5
+    sasl, registry = SECRET_MARKERS
+    monkeypatch.setenv(SASL_SECRET_ENV, sasl)
+    path = clusters_file(
+        "clusters:\n"
+        "  - name: local\n    bootstrap_servers: '{LOCAL}'\n"
+        "  - name: vault\n    bootstrap_servers: '{LOCAL}'\n    security_protocol: SASL_SSL\n"
+        f"    sasl_mechanism: PLAIN\n    sasl_username: token\n    sasl_password: ${{{SASL_SECRET_ENV}}}\n"
+        f"    schema_registry_url: http://127.0.0.1:9\n    schema_registry_username: registry\n"
+        f"    schema_registry_password: {registry}\n"
+        "  - name: scram\n    bootstrap_servers: '{LOCAL}'\n    security_protocol: SASL_PLAINTEXT\n"
+        f"    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: svc\n    sasl_password: {sasl}\n"
+    )
+    return {"file": str(path), "sasl": sasl, "registry": registry}
