@@ -5,6 +5,7 @@ and the supervisord configuration that runs the whole console under `make run`.
     python -m backbone_admin.embedded banner           wait for /healthz, print URL and login
     python -m backbone_admin.embedded supervisord-conf PROGRAM...   the config, on stdout
     python -m backbone_admin.embedded logs [--color]   supervisord's event listener: `name | line`
+    python -m backbone_admin.embedded relay            supervisord's output to the terminal, come what may
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -328,6 +330,24 @@ def log_listener(*, color: bool = False) -> None:
         channel.flush()
 
 
+def relay() -> None:
+    """Copy stdin to stdout until EOF, whatever becomes of stdout.
+
+    Sits between supervisord and the terminal of `make run`: when the terminal closes (SIGHUP,
+    then EIO on every write), supervisord's own writes must not fail half-way through stopping
+    its processes, or it dies and leaves them running.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # the end comes as EOF, after supervisord's last line
+    writable = True
+    while chunk := os.read(0, 65536):
+        while writable and chunk:
+            try:
+                chunk = chunk[os.write(1, chunk) :]
+            except OSError:
+                writable = False  # nobody reads any more: keep draining so supervisord never blocks
+
+
 def main(argv: list[str]) -> None:
     what = argv[1] if len(argv) > 1 else ""
     if what == "broker":
@@ -347,9 +367,13 @@ def main(argv: list[str]) -> None:
     elif what == "logs":
         log_listener(color="--color" in argv[2:])
         return
+    elif what == "relay":
+        relay()
+        return
     else:
         raise SystemExit(
-            "usage: python -m backbone_admin.embedded broker|redis|banner|logs [--color]|supervisord-conf PROGRAM..."
+            "usage: python -m backbone_admin.embedded "
+            "broker|redis|banner|logs [--color]|relay|supervisord-conf [--color] PROGRAM..."
         )
     os.execv(cmd[0], cmd)  # noqa: S606 - replace this process with the server
 

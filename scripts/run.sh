@@ -51,10 +51,10 @@ if [ -t 1 ]; then
 fi
 (umask 077 && .venv/bin/python -m backbone_admin.embedded supervisord-conf "${color[@]}" "${procs[@]}" >"$conf")
 echo "Starting: ${procs[*]} (Ctrl-C stops everything; status: .venv/bin/supervisorctl -c ${conf#"$PWD/"} status)"
-# The programs' lines reach stdout through a reopened /dev/stdout: into a file, every writer appends.
-if [ -f /dev/stdout ]; then
-  exec >>/dev/stdout
-fi
+# Everything supervisord writes goes through a relay that outlives the terminal: a closed
+# terminal must not make supervisord fail half-way through stopping its processes.
+exec > >(exec .venv/bin/python -m backbone_admin.embedded relay) 2>&1
+relay=$!
 # supervisord would take the SIGHUP of a closed terminal as "reload": every signal that ends
 # this script asks it to stop everything instead.
 .venv/bin/supervisord -c "$conf" &
@@ -67,4 +67,7 @@ while kill -0 "$supervisord" 2>/dev/null; do
   wait "$supervisord"
   status=$?
 done
+# The relay ends with the last line: once this script's own ends of the pipe are closed too.
+exec >&- 2>&-
+wait "$relay"
 exit "$status"

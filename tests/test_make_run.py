@@ -152,9 +152,7 @@ def stack() -> Iterator[Stack]:
     )
     OUTPUT.mkdir(exist_ok=True)
     log_path = OUTPUT / "make-run.log"
-    log_path.write_bytes(b"")
-    # Append mode: supervisord writes to its stdout and reopens /dev/stdout for the program lines.
-    with log_path.open("ab") as log:
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(BASE_DIR / "scripts" / "run.sh")],
             cwd=BASE_DIR,
