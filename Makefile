@@ -25,6 +25,8 @@ run: $(VENV)/.installed
 browser:
 	./scripts/install-browser.sh
 
+# makemigrations and mypy load the settings: on this machine they use the key kept in var/ (settings.py).
+lint: export BACKBONE_LOCAL := 1
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
