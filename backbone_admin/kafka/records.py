@@ -1,0 +1,213 @@
+"""Reading records: a group-less consumer assigned to chosen partitions at chosen offsets.
+
+Nothing here joins a consumer group or commits: browsing, searching, tailing, exporting
+and replaying read with `assign()` and explicit positions. Consumers are pooled per
+cluster (building one costs a metadata round trip), and a `Reader` is used by one thread
+at a time. Producing with a delivery report lives here too (the produce form writes the
+partition and offset it got into the audit log).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+
+from backbone_admin.clusters import ClusterConfig
+from backbone_admin.kafka import errors
+from backbone_admin.kafka.client import base_config, build_client, raise_translated, require_cluster, timeout
+
+# Consumers kept per cluster between requests; more are built when more readers run at once.
+POOL_SIZE = 4
+EARLIEST = OFFSET_BEGINNING
+LATEST = OFFSET_END
+_TIMESTAMP_TYPES = {0: "none", 1: "create", 2: "log_append"}
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int  # ms since the epoch; -1 when the record carries none
+    timestamp_type: str  # create | log_append | none
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes of key, value and headers (what the record carries, not its batch overhead)."""
+        return (
+            len(self.key or b"")
+            + len(self.value or b"")
+            + sum(len(k.encode()) + len(v or b"") for k, v in self.headers)
+        )
+
+
+def _consumer_config(cluster: ClusterConfig, **extra: Any) -> dict[str, Any]:
+    conf = base_config(cluster)
+    conf.update(
+        {
+            # A group id is required by the client but never used: no subscribe, no commit.
+            "group.id": "backbone-console-reader",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 100,
+            "fetch.max.bytes": 16 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            "queued.max.messages.kbytes": 32 * 1024,
+            "api.version.request": True,
+        }
+    )
+    conf.update(extra)
+    return conf
+
+
+class Reader:
+    """One pooled consumer; `assign` positions it, `read` returns the next records."""
+
+    def __init__(self, cluster: ClusterConfig, consumer: Consumer) -> None:
+        self.cluster = cluster
+        self.consumer = consumer
+        self.topic = ""
+        self.positions: dict[int, int] = {}
+        self.at_end: set[int] = set()
+
+    def assign(self, topic: str, starts: Mapping[int, int]) -> None:
+        """Read `topic` from these offsets per partition (EARLIEST / LATEST allowed)."""
+        self.topic = topic
+        self.positions = dict(starts)
+        self.at_end = set()
+        partitions = [TopicPartition(topic, p, o) for p, o in sorted(starts.items())]
+        try:
+            self.consumer.assign(partitions)
+        except KafkaException as exc:
+            raise_translated(exc, self.cluster, f"reading `{topic}`")
+
+    def pause(self, partitions: list[int]) -> None:
+        if partitions:
+            self.consumer.pause([TopicPartition(self.topic, p) for p in partitions])
+
+    def read(self, max_records: int, wait: float) -> list[Record]:
+        """Up to `max_records` records, waiting at most `wait` seconds for the first ones."""
+        try:
+            messages = self.consumer.consume(num_messages=max(1, max_records), timeout=wait)
+        except KafkaException as exc:
+            raise_translated(exc, self.cluster, f"reading `{self.topic}`")
+        out: list[Record] = []
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.at_end.add(msg.partition())
+                    continue
+                if err.code() == KafkaError.OFFSET_OUT_OF_RANGE:
+                    raise errors.InvalidRequest(
+                        f"offset out of range in partition {msg.partition()} of `{self.topic}`: "
+                        "the events there were deleted by retention or do not exist yet"
+                    )
+                if err.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE):
+                    continue  # the consumer retries by itself; the caller's deadline bounds the wait
+                raise_translated(KafkaException(err), self.cluster, f"reading `{self.topic}`")
+            ts_type, ts = msg.timestamp()
+            partition, offset = msg.partition(), msg.offset()
+            self.positions[partition] = offset + 1
+            self.at_end.discard(partition)
+            out.append(
+                Record(
+                    topic=msg.topic(),
+                    partition=partition,
+                    offset=offset,
+                    timestamp=ts if ts_type else -1,
+                    timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "none"),
+                    key=msg.key(),
+                    value=msg.value(),
+                    headers=tuple((k, v) for k, v in (msg.headers() or [])),
+                )
+            )
+        return out
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: dict[str, list[tuple[ClusterConfig, Consumer]]] = {}
+
+    def take(self, cluster: ClusterConfig) -> Consumer:
+        with self.lock:
+            idle = self.idle.get(cluster.name, [])
+            while idle:
+                config, consumer = idle.pop()
+                if config == cluster:
+                    return consumer
+                consumer.close()
+        return build_client(lambda _: Consumer(_consumer_config(cluster)), cluster)
+
+    def give_back(self, cluster: ClusterConfig, consumer: Consumer) -> None:
+        try:
+            consumer.unassign()
+        except KafkaException:
+            consumer.close()
+            return
+        with self.lock:
+            idle = self.idle.setdefault(cluster.name, [])
+            if len(idle) < POOL_SIZE:
+                idle.append((cluster, consumer))
+                return
+        consumer.close()
+
+    def clear(self) -> None:
+        with self.lock:
+            pools, self.idle = self.idle, {}
+        for idle in pools.values():
+            for _, consumer in idle:
+                consumer.close()
+
+
+_pool = _Pool()
+
+
+@contextmanager
+def reader(cluster_name: str) -> Iterator[Reader]:
+    """A Reader for the cluster, returned to the pool afterwards (closed if it failed)."""
+    cluster = require_cluster(cluster_name)
+    consumer = _pool.take(cluster)
+    ok = False
+    try:
+        yield Reader(cluster, consumer)
+        ok = True
+    finally:
+        if ok:
+            _pool.give_back(cluster, consumer)
+        else:
+            consumer.close()
+
+
+def tail_consumer(cluster_name: str) -> Reader:
+    """A dedicated (unpooled) Reader for a live tail; the caller closes it with `close_reader`."""
+    cluster = require_cluster(cluster_name)
+    consumer = build_client(
+        lambda _: Consumer(_consumer_config(cluster, **{"enable.partition.eof": False, "fetch.wait.max.ms": 50})),
+        cluster,
+    )
+    return Reader(cluster, consumer)
+
+
+def close_reader(reader_: Reader) -> None:
+    reader_.consumer.close()
+
+
+def reset_readers() -> None:
+    _pool.clear()
+
+
+def deadline_after(seconds: float | None = None) -> float:
+    return time.monotonic() + (seconds if seconds is not None else timeout())
