@@ -107,7 +107,7 @@ class Reader:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    self.at_end.add(msg.partition())
+                    self.at_end.add(int(msg.partition() or 0))
                     continue
                 if err.code() == KafkaError.OFFSET_OUT_OF_RANGE:
                     raise errors.InvalidRequest(
@@ -118,19 +118,20 @@ class Reader:
                     continue  # the consumer retries by itself; the caller's deadline bounds the wait
                 raise_translated(KafkaException(err), self.cluster, f"reading `{self.topic}`")
             ts_type, ts = msg.timestamp()
-            partition, offset = msg.partition(), msg.offset()
+            partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
             self.positions[partition] = offset + 1
             self.at_end.discard(partition)
+            headers: list[tuple[str, bytes | None]] = msg.headers() or []  # type: ignore[assignment]
             out.append(
                 Record(
-                    topic=msg.topic(),
+                    topic=self.topic,
                     partition=partition,
                     offset=offset,
                     timestamp=ts if ts_type else -1,
                     timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "none"),
                     key=msg.key(),
                     value=msg.value(),
-                    headers=tuple((k, v) for k, v in (msg.headers() or [])),
+                    headers=tuple(headers),
                 )
             )
         return out
