@@ -27,10 +27,10 @@ class Command(BaseCommand):
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
         email = os.environ.get("DJANGO_SUPERUSER_EMAIL", "")
         if User.objects.filter(username=username).exists():
+            unused = " (DJANGO_SUPERUSER_PASSWORD only applies when the account is created)" if password else ""
             self.stdout.write(
-                f"Log in as {username} with the password it was created with or changed to since "
-                f"(DJANGO_SUPERUSER_PASSWORD only applies when the account is created; "
-                f"forgot it? {self._manage()} changepassword {username})."
+                f"Log in as {username} with its current password{unused}; "
+                f"forgot it? {self._manage()} changepassword {username}"
             )
             return
         if password:
