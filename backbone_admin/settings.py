@@ -177,6 +177,13 @@ DEFAULT_CLUSTER = env.str("DEFAULT_CLUSTER", default="")
 METADATA_CACHE_TTL = env.float("METADATA_CACHE_TTL", default=10.0)
 # Topics: the most partitions a topic may be created with or grown to from the console.
 TOPIC_MAX_PARTITIONS = env.int("TOPIC_MAX_PARTITIONS", default=1000)
+# Untrusted input: the longest pattern (topic search `re:`, policy patterns, filters) and the
+# most topics one retention apply request may name; refreshes that bypass the shared caches
+# are allowed once per user (per cluster) and once per cluster within these seconds.
+PATTERN_MAX_LENGTH = env.int("PATTERN_MAX_LENGTH", default=200)
+RETENTION_APPLY_MAX_TOPICS = env.int("RETENTION_APPLY_MAX_TOPICS", default=1000)
+REFRESH_USER_INTERVAL = env.float("REFRESH_USER_INTERVAL", default=10.0)
+REFRESH_CLUSTER_INTERVAL = env.float("REFRESH_CLUSTER_INTERVAL", default=2.0)
 # Ask the broker to validate a create (validate_only) before doing it, as Apache Kafka allows.
 # The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
 # the test suite turn this off when they start it.

@@ -231,6 +231,9 @@ def console_env(stack: Stack, bootstrap: str, redis_port: int) -> dict[str, str]
             "SECRET_KEY": secrets.token_urlsafe(50),
             "LOG_LEVEL": "WARNING",
             "KAFKA_VALIDATE_ONLY_FIRST": "0",  # Tansu creates a topic on validate-only
+            # The benches time uncached reads (`refresh=1`) on purpose, many in a row.
+            "REFRESH_USER_INTERVAL": "0",
+            "REFRESH_CLUSTER_INTERVAL": "0",
         }
     )
     return env

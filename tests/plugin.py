@@ -87,6 +87,10 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> 
     # refuse to start without one, as in production.
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
     os.environ.pop("SECRET_KEY_FILE", None)
+    # Tests ask for fresh reads (`refresh=1`) many times a second; the rate limit itself is
+    # tested with these settings raised (tests/topics/test_input_limits.py).
+    os.environ["REFRESH_USER_INTERVAL"] = "0"
+    os.environ["REFRESH_CLUSTER_INTERVAL"] = "0"
     os.environ.pop("BACKBONE_CLUSTERS_FILE", None)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("DEFAULT_CLUSTER", None)

@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backbone_admin.clusters import all_clusters
-from backbone_admin.health import cluster_health, clusters_health
 from backbone_admin.kafka import ClusterHealth
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role, role_on, visible_clusters
+from topics.refresh import health_with_refresh, warning_header
 
 
 class BrokerSerializer(serializers.Serializer[Any]):
@@ -73,8 +73,8 @@ def health_payload(health: ClusterHealth, request: Request) -> dict[str, Any]:
 def cluster_list(request: Request) -> Response:
     """Every cluster the user may see, with its health (checked in parallel, cached briefly)."""
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
-    fresh = request.query_params.get("refresh") == "1"
-    return Response([health_payload(h, request) for h in clusters_health(names, fresh=fresh)])
+    healths, notes = health_with_refresh(request.user, names, refresh=request.query_params.get("refresh") == "1")
+    return Response([health_payload(h, request) for h in healths], headers=warning_header(notes))
 
 
 @extend_schema(responses={200: ClusterSerializer})
@@ -82,5 +82,7 @@ def cluster_list(request: Request) -> Response:
 def cluster_detail(request: Request, cluster: str) -> Response:
     """Overview of one cluster: brokers, controller, topic and partition counts, health."""
     config = require_role(request.user, cluster, Role.VIEWER)
-    health = cluster_health(config.name, fresh=request.query_params.get("refresh") == "1")
-    return Response(health_payload(health, request), status=503 if health.status == "down" else 200)
+    refresh = request.query_params.get("refresh") == "1"
+    [health], notes = health_with_refresh(request.user, [config.name], refresh=refresh)
+    status = 503 if health.status == "down" else 200
+    return Response(health_payload(health, request), status=status, headers=warning_header(notes))

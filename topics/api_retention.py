@@ -60,7 +60,8 @@ class ApplyInputSerializer(serializers.Serializer[Any]):
         child=serializers.CharField(),
         required=False,
         default=list,
-        help_text='topic names; `"*drifting*"` adds every drifting topic',
+        help_text='topic names (at most RETENTION_APPLY_MAX_TOPICS, 1000 by default); `"*drifting*"` adds every '
+        "drifting topic",
     )
     dry_run = serializers.BooleanField(
         required=False, default=True, help_text="defaults to true: send false to change the broker"

@@ -16,6 +16,7 @@ from backbone_admin.kafka import InvalidRequest
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role
 from topics import listing, services
+from topics.configs import SPECS
 from topics.detail import TopicDetail, read_topic
 from topics.models import RetentionPolicy
 
@@ -132,7 +133,13 @@ LIST_PARAMS = [
     OpenApiParameter("page", int),
     OpenApiParameter("page_size", int, description=f"default {listing.PAGE_SIZE}, at most {listing.MAX_PAGE_SIZE}"),
     OpenApiParameter("internal", bool, description="include internal topics (`__…`)"),
-    OpenApiParameter("refresh", bool, description="read the cluster now instead of the short-lived cache"),
+    OpenApiParameter(
+        "refresh",
+        bool,
+        description="read the cluster now instead of the short-lived cache; at most once per user every "
+        "REFRESH_USER_INTERVAL (10 s) and per cluster every REFRESH_CLUSTER_INTERVAL (2 s), otherwise the "
+        "cached data is served with a note in `warnings`",
+    ),
 ]
 
 
@@ -151,7 +158,7 @@ def topics(request: Request, cluster: str) -> Response:
     query = ListQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     params = query.validated_data
-    page = listing.topic_page(cluster, **params)
+    page = listing.topic_page(cluster, **params, user=request.user)
     return Response(
         {
             "count": page.count,
@@ -273,6 +280,9 @@ def topic_configs(request: Request, cluster: str, topic: str) -> Response:
     require_role(request.user, cluster, Role.OPERATOR, change=True)
     if not isinstance(request.data, dict):
         raise InvalidRequest("the body must be a JSON object of config name → value")
+    if len(request.data) > len(SPECS):
+        message = f"at most {len(SPECS)} topic configs in one request ({len(request.data):,} given)"
+        raise InvalidRequest(message, fields={"configs": message})
     set_values: dict[str, object] = {}
     delete: list[str] = []
     problems: dict[str, str] = {}

@@ -5,7 +5,6 @@ One metadata call and batched DescribeConfigs per cluster, whatever the number o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,8 +12,9 @@ from typing import Any
 from backbone_admin.kafka import InvalidRequest, TopicMetadata, topic_metadata
 from backbone_admin.kafka.topics import describe_topic_configs
 from backbone_admin.kafka.types import ConfigValue
+from backbone_admin.patterns import compile_topic_pattern, name_filter
 from topics.configs import SPECS, human
-from topics.models import RetentionPolicy, compile_topic_pattern
+from topics.models import RetentionPolicy
 from topics.retention import governing_policy, ordered_policies
 
 
@@ -116,21 +116,6 @@ def check_topic(
     )
 
 
-def topic_filter(search: str) -> re.Pattern[str] | None:
-    """A name filter: substring, or `re:` and a regular expression (searched, not full-matched)."""
-    search = search.strip()
-    if not search:
-        return None
-    if search.startswith("re:"):
-        try:
-            return re.compile(search[3:])
-        except re.error as exc:
-            raise InvalidRequest(
-                f"`{search[3:]}` is not a valid regular expression: {exc}", fields={"search": str(exc)}
-            ) from None
-    return re.compile(re.escape(search), re.IGNORECASE)
-
-
 def cluster_compliance(
     cluster: str,
     *,
@@ -147,13 +132,11 @@ def cluster_compliance(
     """
     policies = ordered_policies() if policies is None else policies
     wanted = set(only) if only is not None else None
-    name_filter = topic_filter(search)
+    matches = name_filter(search)
     topics = [
         t
         for t in (topic_metadata(cluster) if metadata is None else metadata)
-        if not t.internal
-        and (wanted is None or t.name in wanted)
-        and (name_filter is None or name_filter.search(t.name))
+        if not t.internal and (wanted is None or t.name in wanted) and (matches is None or matches.search(t.name))
     ]
     governed = [(t, governing_policy(t.name, policies)) for t in topics]
     described = describe_topic_configs(cluster, [t.name for t, p in governed if p is not None and p.configs])
@@ -176,5 +159,5 @@ def matched_topic_counts(policies: Sequence[RetentionPolicy], topics: Sequence[T
 
 
 def pattern_matches(pattern: str, topics: Iterable[str]) -> list[str]:
-    regex = compile_topic_pattern(pattern)
-    return [t for t in topics if regex.fullmatch(t)]
+    compiled = compile_topic_pattern(pattern)
+    return [t for t in topics if compiled.fullmatch(t)]

@@ -5,13 +5,24 @@ Values follow Apache Kafka's TopicConfig / LogConfig definitions (3.x/4.x).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from backbone_admin.kafka import InvalidRequest
-from topics.units import MAX_LONG, format_duration_ms, format_size_bytes, parse_duration_ms, parse_size_bytes
+from topics.units import (
+    MAX_LONG,
+    MAX_NUMBER_LENGTH,
+    format_duration_ms,
+    format_size_bytes,
+    parse_duration_ms,
+    parse_size_bytes,
+)
 
 MAX_INT = 2**31 - 1
+# The longest list value (e.g. `leader.replication.throttled.replicas` of a topic with many
+# partitions: `0:1,0:2,…`); every other value is at most MAX_NUMBER_LENGTH (64) characters.
+MAX_TEXT_LENGTH = 32_768
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,10 @@ class TopicConfigSpec:
         text = str(raw).strip()
         if text == "":
             raise InvalidRequest(f"{self.name} needs a value")
+        # Capped before any parsing, so no value can make parsing slow or huge.
+        limit = MAX_TEXT_LENGTH if self.type == "list" else MAX_NUMBER_LENGTH
+        if len(text) > limit:
+            raise InvalidRequest(f"{self.name}: value longer than {limit:,} characters ({len(text):,})")
         if self.type in ("long", "int"):
             if self.unit:
                 parse = parse_duration_ms if self.unit == "ms" else parse_size_bytes
@@ -51,6 +66,8 @@ class TopicConfigSpec:
                 value = float(text)
             except ValueError:
                 raise InvalidRequest(f"{self.name} must be a number, not `{text}`") from None
+            if not math.isfinite(value):
+                raise InvalidRequest(f"{self.name} must be a finite number, not `{text}`")
             self._check_range(value)
             return repr(value)
         if self.type == "boolean":
@@ -167,12 +184,16 @@ RETENTION_KEYS = (
 
 def validate_topic_configs(values: Mapping[str, object]) -> dict[str, str]:
     """All values checked at once: Kafka strings out, or one InvalidRequest naming every bad field."""
+    if len(values) > len(SPECS):
+        message = f"at most {len(SPECS)} topic configs in one request ({len(values):,} given)"
+        raise InvalidRequest(message, fields={"configs": message})
     clean: dict[str, str] = {}
     problems: dict[str, str] = {}
     for name, raw in values.items():
         spec = SPECS.get(name)
         if spec is None:
-            problems[name] = f"unknown topic config `{name}`"
+            shown = name if len(name) <= 100 else name[:100] + "…"
+            problems[shown] = f"unknown topic config `{shown}`"
             continue
         try:
             clean[name] = spec.parse(raw)

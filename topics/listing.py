@@ -15,10 +15,9 @@ Everything is per cluster, so one slow cluster never holds up another.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,8 @@ from django.core.cache import cache
 from backbone_admin.kafka import BackboneError, InvalidRequest, TopicMetadata, is_internal_topic, topic_metadata
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.topics import describe_topic_configs
+from backbone_admin.patterns import name_filter
+from topics.refresh import refresh_allowed
 from topics.retention import governing_policy, ordered_policies
 from topics.units import format_duration_ms, format_size_bytes
 
@@ -237,19 +238,6 @@ def _enriched(cluster: str, rows: Sequence[IndexRow], warnings: list[str]) -> di
     return cached
 
 
-def _matcher(search: str) -> Callable[[str], bool]:
-    search = search.strip()
-    if search.startswith("re:"):
-        try:
-            pattern = re.compile(search[3:], re.IGNORECASE)
-        except re.error as exc:
-            message = f"`{search[3:]}` is not a valid regular expression: {exc}"
-            raise InvalidRequest(message, fields={"search": message}) from None
-        return lambda name: pattern.search(name) is not None
-    needle = search.lower()
-    return lambda name: needle in name.lower()
-
-
 def _retention_key(value: int | None) -> float:
     return float("inf") if value is not None and value < 0 else float(value or 0)
 
@@ -264,20 +252,30 @@ def topic_page(
     page_size: int = PAGE_SIZE,
     internal: bool = False,
     refresh: bool = False,
+    user: Any = None,
 ) -> TopicPage:
-    """One page of the cluster's topics; raises InvalidRequest for a bad search or parameter."""
+    """One page of the cluster's topics; raises InvalidRequest for a bad search or parameter.
+
+    `refresh` re-reads the cluster when `user` is within the refresh rate limits; otherwise
+    the cached data is served with a warning saying so.
+    """
     if sort not in SORTS:
         raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}", fields={"sort": "unknown sort"})
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be asc or desc", fields={"order": "must be asc or desc"})
     page_size = min(max(1, page_size), MAX_PAGE_SIZE)
-    matches = _matcher(search) if search.strip() else None
+    matches = name_filter(search)
+    warnings: list[str] = []
+    if refresh:
+        decision = refresh_allowed(user, cluster, what="topics")
+        refresh = decision.allowed
+        if not refresh:
+            warnings.append(decision.note)
     if refresh:
         invalidate(cluster)
     fetched_at, index = topic_index(cluster, refresh=refresh)
-    rows = [r for r in index if (internal or not is_internal_topic(r[0])) and (matches is None or matches(r[0]))]
+    rows = [r for r in index if (internal or not is_internal_topic(r[0])) and (matches is None or matches.search(r[0]))]
     reverse = order == "desc"
-    warnings: list[str] = []
     enrichment: dict[str, Enrichment] = {}
     if sort in ("messages", "retention"):
         # These orders need every matching topic's numbers; unknown values go last either way.

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import fnmatch
+import logging
 import re
 from collections.abc import Mapping
 from functools import cached_property
@@ -10,6 +10,9 @@ from django.conf import settings
 from django.db import models
 
 from backbone_admin.kafka.errors import InvalidRequest
+from backbone_admin.patterns import Pattern, PatternError, compile_topic_pattern
+
+log = logging.getLogger("backbone.retention")
 
 
 class RetentionPolicyQuerySet(models.QuerySet["RetentionPolicy"]):
@@ -41,11 +44,16 @@ class RetentionPolicy(models.Model):
         return self.name
 
     @cached_property
-    def _regex(self) -> re.Pattern[str]:
-        return compile_topic_pattern(self.topic_pattern)
+    def _regex(self) -> Pattern | None:
+        try:
+            return compile_topic_pattern(self.topic_pattern)
+        except PatternError as exc:
+            # Saved before patterns were checked with RE2 (or its limits lowered): it governs nothing.
+            log.warning("retention policy %s has an unusable topic pattern: %s", self.name, exc.message)
+            return None
 
     def matches(self, topic: str) -> bool:
-        return self._regex.fullmatch(topic) is not None
+        return self._regex is not None and self._regex.fullmatch(topic)
 
     def as_document(self) -> dict[str, Any]:
         """The policy as operators keep it in git and as the audit log records it."""
@@ -69,13 +77,6 @@ class RetentionPolicy(models.Model):
         for field, value in clean.items():
             setattr(self, field, value)
         self.__dict__.pop("_regex", None)
-
-
-def compile_topic_pattern(pattern: str) -> re.Pattern[str]:
-    """`re:` patterns are regular expressions (full match); anything else is a glob. Raises re.error."""
-    if pattern.startswith("re:"):
-        return re.compile(pattern[3:])
-    return re.compile(fnmatch.translate(pattern))
 
 
 # Policy names are URL slugs; `new` is the create page's address.
@@ -117,8 +118,8 @@ def clean_policy(data: Mapping[str, Any], *, current: RetentionPolicy | None = N
     else:
         try:
             compile_topic_pattern(pattern)
-        except re.error as exc:
-            problems["topic_pattern"] = f"`{pattern[3:]}` is not a valid regular expression: {exc}"
+        except PatternError as exc:
+            problems["topic_pattern"] = exc.message
     clean["topic_pattern"] = pattern
 
     raw_priority = data.get("priority", current.priority if current else 0)

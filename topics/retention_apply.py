@@ -163,6 +163,13 @@ def compliance_apply(
         config = require_role(user, cluster, Role.VIEWER)
     else:
         config = require_role(user, cluster, Role.OPERATOR, change=True)
+    limit = int(settings.RETENTION_APPLY_MAX_TOPICS)
+    if len(topics) > limit:
+        message = (
+            f"at most {limit:,} topics in one request ({len(topics):,} given); "
+            "send them in batches, or use all_drifting for every drifting topic"
+        )
+        raise InvalidRequest(message, fields={"topics": message})
     names = list(dict.fromkeys(t.strip() for t in topics if t.strip() and t.strip() != ALL_DRIFTING))
     all_drifting = all_drifting or ALL_DRIFTING in topics
     if not names and not all_drifting:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException, localcontext
 
 from backbone_admin.kafka import InvalidRequest
 
@@ -30,15 +30,27 @@ _SIZE_UNITS = {
     "gib": 1024**3,
     "tib": 1024**4,
 }
-_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+# Used with fullmatch on stripped text; the parts are disjoint character classes, so a
+# failing match is linear (the old `\s*…\s*$` form backtracked quadratically on spaces).
+_NUMBER = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?)[ \t]*([a-zA-Z]*)")
 MAX_LONG = 2**63 - 1
+# The longest number, duration or size accepted, checked before any parsing: 2^63-1 has 19
+# digits, so 64 characters leave room for decimals, spaces and a unit.
+MAX_NUMBER_LENGTH = 64
+
+
+def check_length(text: str, limit: int = MAX_NUMBER_LENGTH) -> None:
+    """Refuse a value longer than `limit` characters without echoing it back."""
+    if len(text) > limit:
+        raise InvalidRequest(f"value longer than {limit} characters ({len(text):,})")
 
 
 def _parse(text: str, units: dict[str, int], what: str, bare_unit: str) -> int:
     raw = str(text).strip()
+    check_length(raw)
     if raw.lower() in UNLIMITED:
         return -1
-    match = _NUMBER.match(raw)
+    match = _NUMBER.fullmatch(raw)
     if not match:
         examples = "7d, 12h, 30m, 604800000" if bare_unit == "ms" else "500MB, 2GiB, 1073741824"
         raise InvalidRequest(f"`{raw}` is not a {what}; use e.g. {examples} or unlimited")
@@ -46,8 +58,14 @@ def _parse(text: str, units: dict[str, int], what: str, bare_unit: str) -> int:
     if unit not in units:
         raise InvalidRequest(f"`{raw}`: unknown unit `{match.group(2)}`; use one of {', '.join(units)}")
     # Decimal, not float: Kafka's defaults include 2^63-1, which a float cannot hold exactly.
-    value = Decimal(number) * units[unit]
-    if value != value.to_integral_value():
+    # 100 digits of precision keep every product of a 64-character number exact.
+    try:
+        with localcontext(prec=100):
+            value = Decimal(number) * units[unit]
+            whole = value == value.to_integral_value()
+    except DecimalException:
+        raise InvalidRequest(f"`{raw}` is not a {what} this console can read") from None
+    if not whole:
         raise InvalidRequest(f"`{raw}` is not a whole number of {bare_unit}")
     result = int(value)
     if result > MAX_LONG:

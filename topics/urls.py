@@ -1,6 +1,11 @@
 from django.urls import path
 
-from topics import views, views_retention, views_topics
+from topics import (
+    converters,  # noqa: F401 - registers <topic:…>, any name a broker holds
+    views,
+    views_retention,
+    views_topics,
+)
 
 app_name = "topics"
 
@@ -10,10 +15,10 @@ urlpatterns = [
     # Topics
     path("clusters/<str:cluster>/topics/", views_topics.topic_list, name="list"),
     path("clusters/<str:cluster>/topics/new/", views_topics.topic_create, name="create"),
-    path("clusters/<str:cluster>/topics/<str:topic>/", views_topics.topic_detail, name="detail"),
-    path("clusters/<str:cluster>/topics/<str:topic>/configs/", views_topics.topic_configs, name="configs"),
-    path("clusters/<str:cluster>/topics/<str:topic>/partitions/", views_topics.topic_partitions, name="partitions"),
-    path("clusters/<str:cluster>/topics/<str:topic>/delete/", views_topics.topic_delete, name="delete"),
+    path("clusters/<str:cluster>/topics/<topic:topic>/", views_topics.topic_detail, name="detail"),
+    path("clusters/<str:cluster>/topics/<topic:topic>/configs/", views_topics.topic_configs, name="configs"),
+    path("clusters/<str:cluster>/topics/<topic:topic>/partitions/", views_topics.topic_partitions, name="partitions"),
+    path("clusters/<str:cluster>/topics/<topic:topic>/delete/", views_topics.topic_delete, name="delete"),
     # Retention policies and compliance
     path("retention/", views_retention.policy_list, name="policies"),
     path("retention/new/", views_retention.policy_create, name="policy_create"),

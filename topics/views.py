@@ -4,24 +4,23 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from backbone_admin.clusters import all_clusters
-from backbone_admin.health import cluster_health, clusters_health
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role, visible_clusters
 from backbone_admin.web import backbone_errors
+from topics.refresh import health_with_refresh
 
 
 @backbone_errors
 def clusters(request: HttpRequest) -> HttpResponse:
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
-    fresh = request.GET.get("refresh") == "1"
-    rows = clusters_health(names, fresh=fresh)
+    rows, notes = health_with_refresh(request.user, names, refresh=request.GET.get("refresh") == "1")
     template = "topics/clusters.html#rows" if request.headers.get("HX-Request") else "topics/clusters.html"
-    return render(request, template, {"rows": rows})
+    return render(request, template, {"rows": rows, "notes": notes})
 
 
 @backbone_errors
 def overview(request: HttpRequest, cluster: str) -> HttpResponse:
     config = require_role(request.user, cluster, Role.VIEWER)
-    health = cluster_health(config.name, fresh=request.GET.get("refresh") == "1")
+    [health], notes = health_with_refresh(request.user, [config.name], refresh=request.GET.get("refresh") == "1")
     template = "topics/overview.html#health" if request.headers.get("HX-Request") else "topics/overview.html"
-    return render(request, template, {"cluster": config.public(), "health": health})
+    return render(request, template, {"cluster": config.public(), "health": health, "notes": notes})

@@ -65,6 +65,7 @@ def topic_list(request: HttpRequest, cluster: str) -> HttpResponse:
             page=_int(q.get("page"), 1),
             page_size=_int(q.get("page_size"), listing.PAGE_SIZE),
             refresh=q.get("refresh") == "1",
+            user=request.user,
         )
     except InvalidRequest as exc:
         error = exc.message
