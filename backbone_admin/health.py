@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.cache import cache
@@ -12,9 +11,10 @@ from django.db import connection
 
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import BackboneError, ClusterHealth, cluster_overview
+from backbone_admin.kafka.client import ContextPool, request_deadline
 
 log = logging.getLogger("backbone.health")
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cluster-health")
+_pool = ContextPool(max_workers=8, thread_name_prefix="cluster-health")
 
 
 def _cache_key(name: str) -> str:
@@ -25,10 +25,11 @@ def check_cluster(name: str) -> ClusterHealth:
     """Ask the cluster now; never raises."""
     now = time.time()
     try:
-        overview = cluster_overview(name)
+        with request_deadline():
+            overview = cluster_overview(name)
     except BackboneError as exc:
         health = ClusterHealth(name=name, status="down", error=exc.message, checked_at=now)
-    except Exception as exc:  # noqa: BLE001 - one broken cluster must not break the others' health
+    except Exception as exc:
         log.exception("health check of cluster %s failed", name)
         health = ClusterHealth(
             name=name, status="down", error=f"health check failed: {type(exc).__name__}", checked_at=now

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from backbone_admin.kafka import BackboneError, InvalidRequest, TopicMetadata, is_internal_topic, topic_metadata
+from backbone_admin.kafka.client import ContextPool
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.topics import describe_topic_configs
 from backbone_admin.patterns import name_filter
@@ -60,7 +61,7 @@ def cluster_pool(cluster: str) -> ThreadPoolExecutor:
     with _pools_lock:
         pool = _pools.get(cluster)
         if pool is None:
-            pool = _pools[cluster] = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"topics-{cluster}")
+            pool = _pools[cluster] = ContextPool(max_workers=8, thread_name_prefix=f"topics-{cluster}")
         return pool
 
 

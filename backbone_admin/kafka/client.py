@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
@@ -17,6 +20,7 @@ from django.conf import settings
 
 from backbone_admin.clusters import ClusterConfig, get_cluster
 from backbone_admin.kafka import errors
+from backbone_admin.kafka.isolated_child import RepeatFilter
 
 log = logging.getLogger("backbone.kafka")
 T = TypeVar("T")
@@ -44,8 +48,42 @@ _FORBIDDEN = {
 }
 
 
-def timeout() -> float:
+def configured_timeout() -> float:
     return float(settings.KAFKA_TIMEOUT)
+
+
+# The end (monotonic) of the current request's Kafka budget: every call of one page or API
+# request shares KAFKA_TIMEOUT, so a page that makes several calls still answers within
+# the timeout + 1 s while the cluster is slow or reconnecting.
+_deadline: ContextVar[float | None] = ContextVar("kafka_deadline", default=None)
+MIN_CALL_TIMEOUT = 0.05
+
+
+def timeout() -> float:
+    """Seconds the next Kafka call may take: the cluster timeout, or what is left of the request's."""
+    limit = configured_timeout()
+    end = _deadline.get()
+    if end is not None:
+        limit = max(MIN_CALL_TIMEOUT, min(limit, end - time.monotonic()))
+    return limit
+
+
+@contextmanager
+def request_deadline(seconds: float | None = None) -> Iterator[None]:
+    """Share one Kafka time budget among every call made inside (threads of a ContextPool too)."""
+    token = _deadline.set(time.monotonic() + (seconds if seconds is not None else configured_timeout()))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class ContextPool(ThreadPoolExecutor):
+    """A thread pool whose tasks run in the submitter's context (and so within its deadline)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)
 
 
 def require_cluster(name: str) -> ClusterConfig:
@@ -72,11 +110,18 @@ def base_config(cluster: ClusterConfig) -> dict[str, Any]:
             "socket.connection.setup.timeout.ms": ms,
             "reconnect.backoff.max.ms": 2000,
             "log.connection.close": False,
-            "logger": logging.getLogger(f"backbone.kafka.{cluster.name}"),
+            "logger": cluster_logger(cluster.name),
             "error_cb": functools.partial(_on_client_error, cluster.name),
         }
     )
     return conf
+
+
+def cluster_logger(cluster_name: str) -> logging.Logger:
+    logger = logging.getLogger(f"backbone.kafka.{cluster_name}")
+    if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+        logger.addFilter(RepeatFilter())
+    return logger
 
 
 # librdkafka answers a wrong password or an untrusted certificate with a plain transport
@@ -135,7 +180,7 @@ def unreachable(cluster: ClusterConfig, what: str, exc: BaseException | None = N
         if message:
             raise errors.ClusterUnavailable(message) from exc
     raise errors.ClusterUnavailable(
-        f"cluster `{cluster.name}` unreachable at {cluster.bootstrap_servers} after {timeout():g} s ({what})"
+        f"cluster `{cluster.name}` unreachable at {cluster.bootstrap_servers} after {configured_timeout():g} s ({what})"
     ) from exc
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 import struct
 import sys
 import threading
@@ -30,6 +31,25 @@ from confluent_kafka.admin import AdminClient
 HEADER = struct.Struct("!I")
 # librdkafka reports the real cause of a connection failure only through error_cb.
 CAUSE_CODES = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+class RepeatFilter(logging.Filter):
+    """One of each librdkafka line per minute (a down broker repeats the same one per retry)."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        super().__init__()
+        self.window = window
+        self.seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"\(after \d+ms[^)]*\)|\d+ms|#\d+|-\d+\]", "", record.getMessage())
+        now = time.monotonic()
+        if now - self.seen.get(key, float("-inf")) < self.window:
+            return False
+        if len(self.seen) > 1000:
+            self.seen.clear()
+        self.seen[key] = now
+        return True
 
 
 def read_frame(stream: IO[bytes]) -> Any:
@@ -164,6 +184,7 @@ def main() -> None:
     name = first.pop("backbone.cluster", "?")
     logging.basicConfig(format=f"%(asctime)s %(levelname)s isolated Kafka client ({name}): %(message)s")
     first["logger"] = logging.getLogger(f"backbone.kafka.{name}")
+    first["logger"].addFilter(RepeatFilter())
     lock = threading.Lock()
     try:
         child = Child(first)
