@@ -34,7 +34,10 @@ _KNOWN_KEYS = {
     "schema_registry_username",
     "schema_registry_password",
     "read_only",
+    "partitioner",
+    "masking",
 }
+PARTITIONERS = ("murmur2", "crc32")
 
 
 class ClusterConfigError(ValueError):
@@ -54,6 +57,13 @@ class ClusterConfig:
     schema_registry_username: str | None = None
     schema_registry_password: str | None = field(default=None, repr=False)
     read_only: bool = False
+    # The default partitioner of the producers writing to this cluster, when known
+    # (murmur2: Java clients; crc32: librdkafka's consistent_random); None: try both.
+    partitioner: str | None = None
+    # Masked for everyone below admin: JSON field paths (`customer.email`, `items.*.card`)
+    # and RE2 patterns applied to text values.
+    mask_fields: tuple[str, ...] = ()
+    mask_patterns: tuple[str, ...] = ()
 
     def librdkafka_config(self) -> dict[str, str]:
         """The client settings for librdkafka, secrets included: never log or render this."""
@@ -78,6 +88,8 @@ class ClusterConfig:
             "sasl_mechanism": self.sasl_mechanism,
             "schema_registry_url": self.schema_registry_url,
             "read_only": self.read_only,
+            "partitioner": self.partitioner,
+            "masking": bool(self.mask_fields or self.mask_patterns),
         }
 
 
@@ -89,6 +101,30 @@ def _interpolate(value: str, where: str) -> str:
         return os.environ[name]
 
     return _ENV_REF.sub(replace, value)
+
+
+def _parse_masking(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    """`masking: {fields: [...], patterns: [...]}` — both lists of strings."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - {"fields", "patterns"}:
+        raise ClusterConfigError(f"{where}: masking must be a mapping with `fields` and/or `patterns` lists")
+    parsed: dict[str, tuple[str, ...]] = {}
+    for key, target in (("fields", "mask_fields"), ("patterns", "mask_patterns")):
+        items = raw.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise ClusterConfigError(f"{where}: masking.{key} must be a list of non-empty strings")
+        if len(items) > 100 or any(len(i) > 200 for i in items):
+            raise ClusterConfigError(f"{where}: masking.{key} takes at most 100 entries of 200 characters")
+        parsed[target] = tuple(items)
+    for pattern in parsed.get("mask_patterns", ()):
+        from backbone_admin.patterns import PatternError, compile_user_pattern
+
+        try:
+            compile_user_pattern(pattern, field="masking.patterns")
+        except PatternError as exc:
+            raise ClusterConfigError(f"{where}: masking.patterns: {exc.message}") from None
+    return parsed
 
 
 def _parse_cluster(raw: Any, index: int) -> ClusterConfig:
@@ -105,6 +141,8 @@ def _parse_cluster(raw: Any, index: int) -> ClusterConfig:
             if not isinstance(value, bool):
                 raise ClusterConfigError(f"{where}: read_only must be true or false")
             values[key] = value
+        elif key == "masking":
+            values.update(_parse_masking(value, where))
         elif value is None:
             continue
         else:
@@ -128,6 +166,9 @@ def _parse_cluster(raw: Any, index: int) -> ClusterConfig:
             raise ClusterConfigError(f"{where}: {protocol} needs sasl_username and sasl_password")
     elif mechanism:
         raise ClusterConfigError(f"{where}: sasl_mechanism is set but security_protocol is {protocol}")
+    partitioner = values.get("partitioner")
+    if partitioner is not None and partitioner not in PARTITIONERS:
+        raise ClusterConfigError(f"{where}: partitioner must be one of {', '.join(PARTITIONERS)}")
     ca = values.get("ssl_ca_location")
     if ca and not Path(ca).is_file():
         raise ClusterConfigError(f"{where}: ssl_ca_location {ca} is not a readable file")

@@ -117,3 +117,28 @@ def test_system_check_reports_an_unknown_default_cluster(settings: Any) -> None:
 def test_system_check_reports_a_bad_redis_url(settings: Any) -> None:
     settings.REDIS_URL = "http://localhost"
     assert any(e.id == "backbone.E004" for e in run_checks())
+
+
+def test_masking_and_partitioner_are_read_and_checked() -> None:
+    from backbone_admin.clusters import ClusterConfigError, parse_clusters_yaml
+
+    clusters = parse_clusters_yaml(
+        "clusters:\n  - name: a\n    bootstrap_servers: 'x:1'\n    partitioner: crc32\n"
+        "    masking: {fields: [customer.email], patterns: ['\\d{16}']}\n"
+    )
+    assert clusters["a"].partitioner == "crc32"
+    assert clusters["a"].mask_fields == ("customer.email",)
+    assert clusters["a"].mask_patterns == ("\\d{16}",)
+    assert clusters["a"].public()["masking"] is True
+    for bad, message in [
+        ("partitioner: java", "partitioner must be one of"),
+        ("masking: [a]", "masking must be a mapping"),
+        ("masking: {fields: [1]}", "masking.fields must be a list"),
+        ("masking: {patterns: ['(a']}", "masking.patterns"),
+    ]:
+        try:
+            parse_clusters_yaml(f"clusters:\n  - name: a\n    bootstrap_servers: 'x:1'\n    {bad}\n")
+        except ClusterConfigError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
