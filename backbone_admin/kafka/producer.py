@@ -73,3 +73,42 @@ def flush(cluster_name: str) -> None:
     if remaining:
         cluster = require_cluster(cluster_name)
         raise_translated(KafkaException(KafkaError(KafkaError._TIMED_OUT)), cluster, f"delivering {remaining} events")
+
+
+def produce_sync(
+    cluster_name: str,
+    topic: str,
+    *,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
+    timestamp_ms: int | None = None,
+) -> tuple[int, int, int]:
+    """Produce one record and wait for the broker's answer: (partition, offset, timestamp ms)."""
+    cluster = require_cluster(cluster_name)
+    producer = _producer(cluster_name)
+    what = f"producing to `{topic}`"
+    outcome: dict[str, Any] = {}
+
+    def delivered(err: KafkaError | None, msg: Any) -> None:
+        outcome["error"] = err
+        if err is None:
+            outcome["result"] = (msg.partition(), msg.offset(), msg.timestamp()[1])
+
+    kwargs: dict[str, Any] = {"value": value, "key": key, "headers": headers or [], "on_delivery": delivered}
+    if partition is not None:
+        kwargs["partition"] = partition
+    if timestamp_ms is not None:
+        kwargs["timestamp"] = timestamp_ms
+    try:
+        producer.produce(topic, **kwargs)
+    except (KafkaException, BufferError, ValueError, TypeError) as exc:
+        raise_translated(exc if not isinstance(exc, BufferError) else TimeoutError(), cluster, what)
+    producer.flush(timeout() * 2)
+    if "error" not in outcome:
+        raise_translated(TimeoutError(), cluster, what)
+    if outcome["error"] is not None:
+        raise_translated(KafkaException(outcome["error"]), cluster, what)
+    partition_, offset, timestamp = outcome["result"]
+    return int(partition_), int(offset), int(timestamp)
