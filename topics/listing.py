@@ -20,12 +20,20 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
+from humanize import naturaldelta
 
-from backbone_admin.kafka import BackboneError, InvalidRequest, TopicMetadata, is_internal_topic, topic_metadata
+from backbone_admin.kafka import (
+    BackboneError,
+    ClusterUnavailable,
+    InvalidRequest,
+    TopicMetadata,
+    is_internal_topic,
+    topic_metadata,
+)
 from backbone_admin.kafka.client import ContextPool
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.topics import describe_topic_configs
@@ -168,20 +176,44 @@ def invalidate(cluster: str) -> None:
         log.warning("cannot invalidate the topic cache of %s", cluster, exc_info=True)
 
 
+# The last index a cluster answered is kept much longer than the cache: while the cluster
+# is down, the list is shown as it was, saying how old it is, instead of nothing at all.
+LAST_KNOWN_TTL = 7 * 24 * 3600
+
+
+def _last_known_key(cluster: str) -> str:
+    return f"topics:last-known:{cluster}"
+
+
 def store_index(cluster: str, topics: Sequence[TopicMetadata]) -> tuple[float, list[IndexRow]]:
     rows = [(t.name, len(t.partitions), t.replication_factor, t.under_replicated) for t in topics]
     blob = (time.time(), rows)
     _cache_set(_index_key(cluster), blob)
+    _cache_set(_last_known_key(cluster), blob, LAST_KNOWN_TTL)
     return blob
 
 
-def topic_index(cluster: str, *, refresh: bool = False) -> tuple[float, list[IndexRow]]:
-    """(fetched_at, rows sorted by name) from the cache, or from the cluster."""
+def topic_index(
+    cluster: str, *, refresh: bool = False, warnings: list[str] | None = None
+) -> tuple[float, list[IndexRow]]:
+    """(fetched_at, rows sorted by name) from the cache, or from the cluster.
+
+    With `warnings`, a cluster that does not answer yields its last known index (and a
+    warning naming the cause and the age) when there is one.
+    """
     if not refresh:
         cached = _cache_get(_index_key(cluster))
         if cached is not None:
             return cached
-    return store_index(cluster, topic_metadata(cluster))
+    try:
+        return store_index(cluster, topic_metadata(cluster))
+    except ClusterUnavailable as exc:
+        last = _cache_get(_last_known_key(cluster)) if warnings is not None else None
+        if warnings is None or last is None:
+            raise
+        age = naturaldelta(max(0.0, time.time() - last[0]))
+        warnings.append(f"{exc.message}. Showing the topics as they were {age} ago.")
+        return cast(tuple[float, list[IndexRow]], last)
 
 
 def _fetch_enrichment(cluster: str, rows: Sequence[IndexRow]) -> dict[str, Enrichment]:
@@ -274,7 +306,7 @@ def topic_page(
             warnings.append(decision.note)
     if refresh:
         invalidate(cluster)
-    fetched_at, index = topic_index(cluster, refresh=refresh)
+    fetched_at, index = topic_index(cluster, refresh=refresh, warnings=warnings)
     rows = [r for r in index if (internal or not is_internal_topic(r[0])) and (matches is None or matches.search(r[0]))]
     reverse = order == "desc"
     enrichment: dict[str, Enrichment] = {}
