@@ -135,6 +135,7 @@ def test_the_console_outlives_broker_restarts(server: tuple[str, Any], broker: B
         f"{base}/clusters/local/topics/{topic}/",
         f"{base}/clusters/local/topics/",
         f"{base}/clusters/local/",
+        f"{base}/clusters/local/retention/",
         f"{base}/api/clusters/local/topics/{topic}/",
     ]
     assert all(_get(session, u)[0] == 200 for u in urls)
