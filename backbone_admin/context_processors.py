@@ -2,13 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.http import HttpRequest
 
 from backbone_admin.clusters import all_clusters, default_cluster_name
 from backbone_admin.models import Role
-from backbone_admin.roles import has_global_role, role_on, visible_clusters
-from topics.retention_apply import drift_cache_key
+from backbone_admin.roles import has_global_role, has_role, role_on, visible_clusters
+
+
+def current_cluster(request: HttpRequest) -> str:
+    """The cluster the page is about: the URL's, else the default one if the user may view it,
+    else the first one they may view (so the navigation never points at a cluster they cannot open)."""
+    match = getattr(request, "resolver_match", None)
+    named = match.kwargs.get("cluster") if match else None
+    if named:
+        return str(named)
+    default = default_cluster_name()
+    if has_role(request.user, default, Role.VIEWER):
+        return default
+    visible = visible_clusters(request.user, all_clusters())
+    return visible[0].name if visible else default
 
 
 def console(request: HttpRequest) -> dict[str, Any]:
@@ -16,17 +28,10 @@ def console(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    match = getattr(request, "resolver_match", None)
-    current = (match.kwargs.get("cluster") if match else None) or default_cluster_name()
-    try:
-        # Kept fresh by the retention drift beat task (topics.tasks); absent until it ran.
-        drift_count = cache.get(drift_cache_key(current))
-    except Exception:  # noqa: BLE001 - a page must render while Redis is down
-        drift_count = None
+    current = current_cluster(request)
     return {
         "clusters": visible_clusters(user, all_clusters()),
         "current_cluster": current,
         "current_role": role_on(user, current),
         "is_global_admin": has_global_role(user, Role.ADMIN),
-        "drift_count": drift_count,
     }

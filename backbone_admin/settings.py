@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
     "axes",
     "backbone_admin",
     "topics",
@@ -101,7 +102,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "backbone_admin.middleware.LoginRequiredMiddleware",
+    "backbone_admin.middleware.NoStoreForUsersMiddleware",
+    "backbone_admin.middleware.AuditDeniedMiddleware",
     # Last, as django-axes requires: turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -120,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "backbone_admin.context_processors.console",
+                "topics.context_processors.retention_drift",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -154,7 +159,10 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "backbone:ws", "capacity": 1000},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis blocks
+        # in BZPOPMIN: an idle websocket then died with a TimeoutError (close 1011, traceback). A
+        # longer read timeout lets the pop answer first and still notices a dead Redis.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "backbone:ws", "capacity": 1000},
     }
 }
 
@@ -219,6 +227,11 @@ AXES_VERBOSE = False
 # API tokens expire after this many days unless created with `create_api_token USER --days N`.
 API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
 LOGIN_URL = "login"
+# Idle timeout: every request re-saves the session, so it ends after this many seconds without one.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=8 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+SESSION_SAVE_EVERY_REQUEST = True
+CSRF_FAILURE_VIEW = "backbone_admin.errors.csrf_failure"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -277,6 +290,22 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# A strict Content-Security-Policy: scripts and styles only from our own static files, no inline
+# code (pages use static/js/<page>.js and htmx attributes). /api/docs/ widens style-src for
+# Swagger UI's own inline styles (backbone_admin/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 

@@ -6,32 +6,47 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
+from backbone_admin.api.auth import BearerTokenAuthentication
 from backbone_admin.api.views import filter_audit
 from backbone_admin.clusters import default_cluster_name
 from backbone_admin.health import console_health
-from backbone_admin.kafka import PermissionDenied
 from backbone_admin.models import AuditEntry, Role
 from backbone_admin.roles import require_global_role
+from backbone_admin.web import backbone_errors
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("topics:overview", cluster=default_cluster_name())
 
 
+def _logged_in(request: HttpRequest) -> bool:
+    """A session login or a valid API token; a bad token counts as anonymous here, not as an error."""
+    if request.user.is_authenticated:
+        return True
+    try:
+        return BearerTokenAuthentication().authenticate(Request(request)) is not None
+    except AuthenticationFailed:
+        return False
+
+
 @login_not_required
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Public: only the status and its HTTP code (what probes need). Logged in: each check and why it failed."""
     ok, checks = console_health()
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable"}
+    if _logged_in(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ok else 503)
 
 
+@backbone_errors
 def audit(request: HttpRequest) -> HttpResponse:
-    try:
-        require_global_role(request.user, Role.ADMIN)
-    except PermissionDenied as exc:
-        return render(request, "error.html", {"message": exc.message}, status=403)
+    require_global_role(request.user, Role.ADMIN)
     entries = filter_audit(AuditEntry.objects.all(), request.GET)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     template = "backbone_admin/audit.html#rows" if request.headers.get("HX-Request") else "backbone_admin/audit.html"

@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from backbone_admin.errors import denied
 from backbone_admin.kafka import BackboneError
 
 
@@ -21,6 +22,8 @@ def backbone_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
             return view(request, *args, **kwargs)
         except BackboneError as exc:
             template = "includes/error_fragment.html" if request.headers.get("HX-Request") else "error.html"
-            return render(request, template, {"message": exc.message, "status": exc.status}, status=exc.status)
+            response = render(request, template, {"message": exc.message, "status": exc.status}, status=exc.status)
+            # A 403 is audited once, by AuditDeniedMiddleware, with this reason.
+            return denied(response, exc.message) if exc.status == 403 else response
 
     return wrapper

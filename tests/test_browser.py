@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +11,16 @@ from django.core.management import call_command
 from tests.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def console_errors(page: Any) -> Iterator[list[str]]:
+    """Errors the browser logged; a Content-Security-Policy violation fails the test."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield errors
+    assert [e for e in errors if "Content Security Policy" in e] == []
 
 
 def test_log_in_and_see_the_overview_with_the_demo_topics(live_url: str, page: Any, make_user: Any) -> None:

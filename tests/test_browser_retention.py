@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,16 @@ from tests.conftest import independent_client_config, screenshot
 from topics.models import RetentionPolicy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def console_errors(page: Any) -> Iterator[list[str]]:
+    """Errors the browser logged; a Content-Security-Policy violation fails the test."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield errors
+    assert [e for e in errors if "Content Security Policy" in e] == []
 
 
 def _retention_ms(kafka_admin: AdminClient, topic: str) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from backbone_admin import broadcast
 from backbone_admin.clusters import all_clusters
@@ -11,27 +10,35 @@ from backbone_admin.health import clusters_health
 from backbone_admin.roles import visible_clusters
 
 
-class ClusterHealthConsumer(AsyncJsonWebsocketConsumer):
+class ClusterHealthConsumer(broadcast.ViewerConsumer):
     """Pushes the health of every cluster the user may see; the overview badges follow it."""
 
-    visible: set[str]
+    visible: tuple[str, ...] = ()
+
+    def authorize(self, user: Any) -> bool:
+        # Re-read on every check: a grant removed since connect drops that cluster from the pushes,
+        # and a user left with no cluster at all loses the socket.
+        self.visible = tuple(c.name for c in visible_clusters(user, all_clusters()))
+        return bool(self.visible)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=broadcast.CLOSE_NOT_LOGGED_IN)
             return
-        names = await database_sync_to_async(lambda: [c.name for c in visible_clusters(user, all_clusters())])()
-        self.visible = set(names)
+        if not await self.allowed(fresh=True):
+            return
         await self.channel_layer.group_add(broadcast.CLUSTER_HEALTH_GROUP, self.channel_name)
         await self.accept()
-        healths = await database_sync_to_async(clusters_health)(names)
+        healths = await database_sync_to_async(clusters_health)(list(self.visible))
         await self.send_json({"clusters": [broadcast.health_message(h) for h in healths]})
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(broadcast.CLUSTER_HEALTH_GROUP, self.channel_name)
 
     async def cluster_health(self, event: dict[str, Any]) -> None:
+        if not await self.allowed():
+            return
         clusters = [c for c in event["clusters"] if c["name"] in self.visible]
         if clusters:
             await self.send_json({"clusters": clusters})

@@ -13,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from backbone_admin.errors import denied
 from backbone_admin.kafka.errors import BackboneError
 
 log = logging.getLogger("backbone.api")
@@ -32,6 +33,13 @@ def error_response(message: str, status_code: int, fields: dict[str, Any] | None
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = _handle(exc, context)
+    if response is not None and response.status_code == status.HTTP_403_FORBIDDEN:
+        denied(response, response.data["error"])  # audited once, by AuditDeniedMiddleware
+    return response
+
+
+def _handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, BackboneError):
         return error_response(exc.message, exc.status, exc.fields)
     if isinstance(exc, exceptions.ValidationError):

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from backbone_admin.context_processors import current_cluster
+from backbone_admin.models import Role
+from backbone_admin.roles import has_role
+from topics.retention_apply import drift_cache_key
+
+
+def retention_drift(request: HttpRequest) -> dict[str, Any]:
+    """The navigation's drift badge: topics drifting from their policy on the current cluster.
+
+    Only for a user who may view that cluster: the count says something about its topics.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    cluster = current_cluster(request)
+    if not has_role(user, cluster, Role.VIEWER):
+        return {}
+    try:
+        # Kept fresh by the retention drift beat task (topics.tasks); absent until it ran.
+        return {"drift_count": cache.get(drift_cache_key(cluster))}
+    except Exception:  # noqa: BLE001 - a page must render while Redis is down
+        return {}
