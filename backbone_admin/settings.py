@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "backbone_admin.middleware.LoginRequiredMiddleware",
     "backbone_admin.middleware.NoStoreForUsersMiddleware",
     "backbone_admin.middleware.AuditDeniedMiddleware",
+    "backbone_admin.middleware.KafkaDeadlineMiddleware",
     # Last, as django-axes requires: turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -192,6 +193,8 @@ PATTERN_MAX_LENGTH = env.int("PATTERN_MAX_LENGTH", default=200)
 RETENTION_APPLY_MAX_TOPICS = env.int("RETENTION_APPLY_MAX_TOPICS", default=1000)
 REFRESH_USER_INTERVAL = env.float("REFRESH_USER_INTERVAL", default=10.0)
 REFRESH_CLUSTER_INTERVAL = env.float("REFRESH_CLUSTER_INTERVAL", default=2.0)
+# Produce: the largest value (bytes) one produce request may send; keys and headers are capped alike.
+PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
 # Ask the broker to validate a create (validate_only) before doing it, as Apache Kafka allows.
 # The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
 # the test suite turn this off when they start it.

@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/tokens/", tokens_api.token_list, name="api-tokens"),
     path("api/tokens/<int:token_id>/", tokens_api.token_detail, name="api-token"),
     path("api/", include("topics.api_urls")),
+    path("api/", include("streams.api_urls")),
     path("", include("topics.urls")),
     path("", include("streams.urls")),
 ]
