@@ -1,8 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from topics import (
     api,
-    api_retention,
     api_topics,
     converters,  # noqa: F401 - registers <topic:…>, any name a broker holds
 )
@@ -20,8 +19,5 @@ urlpatterns = [
         name="api-topic-partitions",
     ),
     # Retention
-    path("retention-policies/", api_retention.policies, name="api-policies"),
-    path("retention-policies/<slug:name>/", api_retention.policy, name="api-policy"),
-    path("clusters/<str:cluster>/retention/compliance/", api_retention.compliance, name="api-compliance"),
-    path("clusters/<str:cluster>/retention/compliance/apply/", api_retention.compliance_apply, name="api-apply"),
+    path("", include("topics.retention.api_urls")),
 ]

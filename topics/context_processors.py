@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from backbone_admin.context_processors import current_cluster
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role
-from topics.retention_apply import drift_cache_key
+from topics.retention.apply import drift_cache_key
 
 
 def retention_drift(request: HttpRequest) -> dict[str, Any]:

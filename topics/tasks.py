@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from topics.retention_apply import drift_refresh_all
+from topics.retention.apply import drift_refresh_all
 
 
 @shared_task(ignore_result=True, expires=120)

@@ -1,9 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 from topics import (
     converters,  # noqa: F401 - registers <topic:…>, any name a broker holds
     views,
-    views_retention,
     views_topics,
 )
 
@@ -20,8 +19,5 @@ urlpatterns = [
     path("clusters/<str:cluster>/topics/<topic:topic>/partitions/", views_topics.topic_partitions, name="partitions"),
     path("clusters/<str:cluster>/topics/<topic:topic>/delete/", views_topics.topic_delete, name="delete"),
     # Retention policies and compliance
-    path("retention/", views_retention.policy_list, name="policies"),
-    path("retention/new/", views_retention.policy_create, name="policy_create"),
-    path("retention/<slug:name>/", views_retention.policy_edit, name="policy_edit"),
-    path("clusters/<str:cluster>/retention/", views_retention.compliance, name="compliance"),
+    path("", include("topics.retention.urls")),
 ]

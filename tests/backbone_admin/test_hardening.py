@@ -21,7 +21,7 @@ from backbone_admin.kafka import ReadOnlyCluster
 from backbone_admin.middleware import AuditDeniedMiddleware
 from backbone_admin.models import ApiToken, AuditEntry
 from backbone_admin.web import backbone_errors
-from topics.retention_apply import drift_cache_key
+from topics.retention.apply import drift_cache_key
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 TWO_CLUSTERS = (

@@ -14,8 +14,8 @@ from django.core.cache import cache
 from backbone_admin.kafka.topics import create_topic
 from backbone_admin.models import AuditEntry
 from tests.conftest import independent_client_config
-from topics.compliance import cluster_compliance
 from topics.models import RetentionPolicy, clean_policy
+from topics.retention.compliance import cluster_compliance
 
 WEEK = "604800000"
 HOUR = "3600000"

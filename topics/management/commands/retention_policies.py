@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backbone_admin.kafka import BackboneError
 from topics.models import RetentionPolicy
-from topics.retention_services import policies_export, policies_import
+from topics.retention.services import policies_export, policies_import
 
 HEADER = "# Retention policies of Backbone Console: `manage.py retention_policies import FILE` applies them.\n"
 

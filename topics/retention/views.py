@@ -16,11 +16,12 @@ from backbone_admin.kafka import BackboneError, InvalidRequest, NotFound, topic_
 from backbone_admin.models import Role
 from backbone_admin.roles import has_global_role, has_role, require_role
 from backbone_admin.web import backbone_errors
-from topics import retention_apply, retention_services
-from topics.api_retention import require_any_role
-from topics.compliance import cluster_compliance, matched_topic_counts
 from topics.configs import RETENTION_KEYS, SPECS, human
 from topics.models import RetentionPolicy
+from topics.retention import apply as retention_apply
+from topics.retention import services as retention_services
+from topics.retention.api import require_any_role
+from topics.retention.compliance import cluster_compliance, matched_topic_counts
 from topics.units import format_duration_ms
 
 ROWS_PER_PAGE = 200

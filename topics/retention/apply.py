@@ -20,9 +20,9 @@ from backbone_admin.kafka.offsets import offsets_for_time, watermarks
 from backbone_admin.kafka.topics import alter_topic_configs
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role
-from topics.compliance import TopicCompliance, cluster_compliance, effective_value
 from topics.configs import human
 from topics.retention import ordered_policies
+from topics.retention.compliance import TopicCompliance, cluster_compliance, effective_value
 from topics.units import format_duration_ms
 
 log = logging.getLogger("backbone.retention")

@@ -14,10 +14,11 @@ from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import NotFound, PermissionDenied
 from backbone_admin.models import Role
 from backbone_admin.roles import has_global_role, require_global_role, require_role, visible_clusters
-from topics import retention_apply, retention_services
-from topics.compliance import cluster_compliance
 from topics.configs import human
 from topics.models import RetentionPolicy
+from topics.retention import apply as retention_apply
+from topics.retention import services as retention_services
+from topics.retention.compliance import cluster_compliance
 from topics.units import format_duration_ms
 
 
