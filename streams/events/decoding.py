@@ -1,0 +1,167 @@
+"""How a record's key or value is shown: JSON, UTF-8 text, Avro (Confluent wire format) or base64.
+
+    decode(b'{"a": 1}', registry=None)   # Decoded(text='{"a": 1}', encoding="json", json={"a": 1})
+    decode(b"\\x00\\x00\\x00\\x00\\x2a...", registry=r)   # encoding="avro", schema_id=42, json=<datum>
+
+Order: null; the Confluent wire format (magic byte 0 + 4-byte big-endian schema id) when the
+cluster has a schema registry; JSON when the first non-space byte can start JSON and it
+parses; UTF-8 text without control characters; else base64. A wire-format value whose
+schema cannot be had falls back to base64 with `error` saying why ("schema 42 not found in
+the registry"). Avro data is turned into JSON-able values (bytes as ISO-8859-1 text as in
+Avro's JSON encoding, timestamps and dates as ISO 8601, decimals as numbers when exact).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import decimal
+import io
+import json
+import math
+import re
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+import fastavro
+
+from backbone_admin.kafka.errors import BackboneError
+
+if TYPE_CHECKING:
+    from streams.events.registry import Registry
+
+Encoding = Literal["json", "text", "base64", "avro", "null"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decoded:
+    """One decoded key, value or header value. `text` is what a page shows (base64 for binary)."""
+
+    text: str | None
+    encoding: Encoding
+    json: Any | None = None  # parsed JSON, or the Avro datum as JSON-able data
+    schema_id: int | None = None
+    error: str | None = None  # why it is not decoded as it claims to be (unknown schema, …)
+    masked: bool = False  # masking replaced something in it
+
+
+NULL = Decoded(text=None, encoding="null")
+WIRE_MAGIC = 0
+WIRE_HEADER = 5
+# Values past this are shown as text, not parsed: a 100 MB JSON document would hold a worker for seconds.
+MAX_JSON_BYTES = 8 * 1024 * 1024
+# Bytes that may start a JSON document: json.loads is tried only on these.
+_JSON_START = frozenset(b'{["-0123456789tfn')
+_SPACE = b" \t\r\n"
+# C0 controls other than \t \n \v \f \r and ESC (log lines carry colour codes), and DEL: binary, not text.
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _as_json(text: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False, None
+
+
+def _first_byte(data: bytes) -> int | None:
+    for byte in data[:64]:
+        if byte not in _SPACE:
+            return byte
+    return None
+
+
+def decode_binary(data: bytes, *, error: str | None = None) -> Decoded:
+    return Decoded(text=base64.b64encode(data).decode("ascii"), encoding="base64", error=error)
+
+
+def decode_text(data: bytes | None) -> Decoded:
+    """UTF-8 text, else base64: how header values are shown."""
+    if data is None:
+        return NULL
+    if _CONTROL.search(data) is None:
+        try:
+            return Decoded(text=data.decode("utf-8"), encoding="text")
+        except UnicodeDecodeError:
+            pass
+    return decode_binary(data)
+
+
+def decode_plain(data: bytes) -> Decoded:
+    """JSON, UTF-8 text or base64, without looking for a schema."""
+    first = _first_byte(data)
+    if first is not None and first in _JSON_START and len(data) <= MAX_JSON_BYTES:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return decode_binary(data)
+        ok, parsed = _as_json(text)
+        if ok:
+            return Decoded(text=text, encoding="json", json=parsed)
+    return decode_text(data)
+
+
+def decode(data: bytes | None, *, registry: Registry | None) -> Decoded:
+    """Decode a key or value; never raises (a schema that cannot be had is an `error` note)."""
+    if data is None:
+        return NULL
+    if registry is not None and len(data) >= WIRE_HEADER and data[0] == WIRE_MAGIC:
+        return _decode_wire(data, registry)
+    return decode_plain(data)
+
+
+def _decode_wire(data: bytes, registry: Registry) -> Decoded:
+    schema_id = int.from_bytes(data[1:WIRE_HEADER], "big")
+    try:
+        schema = registry.schema(schema_id)
+    except BackboneError as exc:
+        return decode_binary(data, error=exc.message)
+    payload = data[WIRE_HEADER:]
+    if schema.schema_type == "JSON":
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        ok, parsed = _as_json(text) if text else (False, None)
+        if ok:
+            return Decoded(text=text, encoding="json", json=parsed, schema_id=schema_id)
+        return decode_binary(data, error=f"not JSON although schema {schema_id} is a JSON schema")
+    if schema.schema_type != "AVRO":
+        return decode_binary(data, error=f"schema {schema_id} is {schema.schema_type}, which is shown as base64")
+    buffer = io.BytesIO(payload)
+    try:
+        datum = fastavro.schemaless_reader(buffer, schema.parsed, None)
+    except Exception as exc:  # noqa: BLE001 — corrupt data makes fastavro raise EOFError, ValueError, IndexError, …
+        return decode_binary(data, error=f"not Avro of schema {schema_id}: {type(exc).__name__}: {exc}"[:300])
+    left = len(payload) - buffer.tell()
+    if left:
+        return decode_binary(data, error=f"{left} byte(s) left over after decoding with schema {schema_id}")
+    value = jsonable(datum)
+    return Decoded(text=json.dumps(value, ensure_ascii=False), encoding="avro", json=value, schema_id=schema_id)
+
+
+def jsonable(value: Any) -> Any:
+    """An Avro datum as JSON-able data (what `json.dumps` and a browser's JSON.parse accept)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("latin-1")  # Avro's JSON encoding of bytes and fixed
+    if isinstance(value, decimal.Decimal):
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) and decimal.Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
