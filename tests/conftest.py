@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,25 +142,60 @@ def _subprocess_env(kafka_bootstrap: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def live_url(django_db_setup: Any, django_db_blocker: Any, kafka_bootstrap: str, redis_url: str) -> Iterator[str]:
-    """A real Daphne serving the console on the test database."""
+@contextmanager
+def daphne_server(env: dict[str, str], log_name: str = "daphne.log") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real Daphne serving the console with this environment: (base URL, process)."""
     port = free_port()
     OUTPUT.mkdir(exist_ok=True)
-    log = (OUTPUT / "daphne.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backbone_admin.asgi:application"],
         cwd=BASE_DIR,
-        env=_subprocess_env(kafka_bootstrap, redis_url),
-        stdout=log,
+        env=env,
+        stdout=(OUTPUT / log_name).open("wb"),
         stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, proc=proc, timeout=30)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class RestartableServer:
+    """A broker or Redis of one test's own, killed and started again on the same port."""
+
+    def __init__(self, command: Callable[[int], list[str]], log_name: str) -> None:
+        self.command = command
+        self.port = free_port()
+        self.log_name = log_name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        OUTPUT.mkdir(exist_ok=True)
+        log = (OUTPUT / self.log_name).open("ab")
+        self.proc = subprocess.Popen(self.command(self.port), stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, proc=self.proc, timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup: Any, django_db_blocker: Any, kafka_bootstrap: str, redis_url: str) -> Iterator[str]:
+    """A real Daphne serving the console on the test database."""
+    with daphne_server(_subprocess_env(kafka_bootstrap, redis_url)) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,9 +25,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.test import Client
 from websockets.sync.client import connect
 
-from backbone_admin.embedded import broker_command, free_port, wait_for_port
-from tests.conftest import BASE_DIR, _subprocess_env
-from tests.plugin import OUTPUT
+from backbone_admin.embedded import broker_command
+from tests.conftest import RestartableServer, _subprocess_env, daphne_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,55 +36,23 @@ SLACK = 0.75  # two shared cores: scheduling noise on top of the bound
 ROUNDS = 3
 
 
-class Broker:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = (OUTPUT / "restart-broker.log").open("ab")
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(broker_command(self.port), stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, proc=self.proc, timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    OUTPUT.mkdir(exist_ok=True)
-    b = Broker()
+def broker() -> Iterator[RestartableServer]:
+    b = RestartableServer(broker_command, "restart-broker.log")
     b.start()
     yield b
     b.stop()
 
 
 @pytest.fixture
-def server(broker: Broker, redis_url: str, django_db_setup: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = _subprocess_env(broker.bootstrap, redis_url)
+def server(
+    broker: RestartableServer, redis_url: str, django_db_setup: Any
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    env = _subprocess_env(broker.address, redis_url)
     env["KAFKA_TIMEOUT"] = str(TIMEOUT)
     env["METADATA_CACHE_TTL"] = "2"
-    log_path = OUTPUT / "restart-daphne.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backbone_admin.asgi:application"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, proc=proc, timeout=30)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with daphne_server(env, "restart-daphne.log") as served:
+        yield served
 
 
 def _seed(bootstrap: str, topic: str, group: str) -> None:
@@ -119,10 +85,12 @@ def _ws_status(base: str, cookie: str) -> tuple[str, float]:
     return message["clusters"][0]["status"], time.monotonic() - started
 
 
-def test_the_console_outlives_broker_restarts(server: tuple[str, Any], broker: Broker, make_user: Any) -> None:
+def test_the_console_outlives_broker_restarts(
+    server: tuple[str, Any], broker: RestartableServer, make_user: Any
+) -> None:
     base, proc = server
     topic, group = f"restart-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
-    _seed(broker.bootstrap, topic, group)
+    _seed(broker.address, topic, group)
     client = Client()
     client.force_login(make_user("viewer"))
     session_id = client.cookies["sessionid"].value
@@ -159,7 +127,7 @@ def test_the_console_outlives_broker_restarts(server: tuple[str, Any], broker: B
         assert proc.poll() is None, f"the web process died in round {round_} (rc={proc.returncode})"
 
         broker.start()
-        _seed(broker.bootstrap, topic, group)
+        _seed(broker.address, topic, group)
         back = time.monotonic()
         pending = set(urls)
         while pending and time.monotonic() - back < 10:

@@ -39,6 +39,22 @@ def _producer(cluster_name: str) -> Producer:
         return producer
 
 
+def _record(
+    value: bytes | None,
+    key: bytes | None,
+    headers: list[tuple[str, bytes]],
+    partition: int | None,
+    timestamp_ms: int | None,
+) -> dict[str, Any]:
+    """Producer.produce() keyword arguments; partition and timestamp only when chosen."""
+    kwargs: dict[str, Any] = {"value": value, "key": key, "headers": headers}
+    if partition is not None:
+        kwargs["partition"] = partition
+    if timestamp_ms is not None:
+        kwargs["timestamp"] = timestamp_ms
+    return kwargs
+
+
 def produce(
     cluster_name: str,
     topic: str,
@@ -51,11 +67,7 @@ def produce(
 ) -> None:
     """Queue one record; call `flush()` to wait for delivery."""
     producer = _producer(cluster_name)
-    kwargs: dict[str, Any] = {"value": value, "key": key, "headers": list((headers or {}).items())}
-    if partition is not None:
-        kwargs["partition"] = partition
-    if timestamp_ms is not None:
-        kwargs["timestamp"] = timestamp_ms
+    kwargs = _record(value, key, list((headers or {}).items()), partition, timestamp_ms)
     try:
         producer.produce(topic, **kwargs)
     except BufferError:
@@ -96,11 +108,8 @@ def produce_sync(
         if err is None:
             outcome["result"] = (msg.partition(), msg.offset(), msg.timestamp()[1])
 
-    kwargs: dict[str, Any] = {"value": value, "key": key, "headers": headers or [], "on_delivery": delivered}
-    if partition is not None:
-        kwargs["partition"] = partition
-    if timestamp_ms is not None:
-        kwargs["timestamp"] = timestamp_ms
+    kwargs = _record(value, key, headers or [], partition, timestamp_ms)
+    kwargs["on_delivery"] = delivered
     try:
         producer.produce(topic, **kwargs)
     except (KafkaException, BufferError, ValueError, TypeError) as exc:

@@ -18,57 +18,28 @@ import requests
 from django.test import Client
 from websockets.sync.client import connect
 
-from backbone_admin.embedded import free_port, redis_command, wait_for_port
-from tests.conftest import BASE_DIR, _subprocess_env
-from tests.plugin import OUTPUT
+from backbone_admin.embedded import redis_command
+from tests.conftest import BASE_DIR, RestartableServer, _subprocess_env, daphne_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Redis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(redis_command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, proc=self.proc, timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 @pytest.fixture
-def own_redis() -> Iterator[Redis]:
-    redis = Redis()
+def own_redis() -> Iterator[RestartableServer]:
+    redis = RestartableServer(redis_command, "redis-outage-redis.log")
     redis.start()
     yield redis
     redis.stop()
 
 
+def _redis_url(redis: RestartableServer) -> str:
+    return f"redis://{redis.address}/0"
+
+
 @pytest.fixture
-def server(own_redis: Redis, kafka_bootstrap: str, django_db_setup: Any) -> Iterator[tuple[str, Any]]:
-    port = free_port()
-    env = _subprocess_env(kafka_bootstrap, own_redis.url)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backbone_admin.asgi:application"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=(OUTPUT / "redis-outage-daphne.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, proc=proc, timeout=30)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+def server(own_redis: RestartableServer, kafka_bootstrap: str, django_db_setup: Any) -> Iterator[tuple[str, Any]]:
+    with daphne_server(_subprocess_env(kafka_bootstrap, _redis_url(own_redis)), "redis-outage-daphne.log") as served:
+        yield served
 
 
 def _first_push(base: str, cookie: str) -> dict[str, Any]:
@@ -89,7 +60,7 @@ def _push_from_the_server_side(kafka_bootstrap: str, redis_url: str) -> None:
 
 
 def test_websockets_work_again_after_redis_comes_back(
-    server: tuple[str, Any], own_redis: Redis, make_user: Any, kafka_bootstrap: str
+    server: tuple[str, Any], own_redis: RestartableServer, make_user: Any, kafka_bootstrap: str
 ) -> None:
     base, proc = server
     client = Client()
@@ -120,7 +91,7 @@ def test_websockets_work_again_after_redis_comes_back(
     url = base.replace("http://", "ws://") + "/ws/clusters/"
     with connect(url, additional_headers={"Cookie": cookie, "Origin": base}, open_timeout=10) as ws:
         initial = json.loads(ws.recv(timeout=10))
-        _push_from_the_server_side(kafka_bootstrap, own_redis.url)
+        _push_from_the_server_side(kafka_bootstrap, _redis_url(own_redis))
         pushed = json.loads(ws.recv(timeout=20))
     assert pushed["clusters"][0]["checked_at"] >= initial["clusters"][0]["checked_at"]
     assert proc.poll() is None
