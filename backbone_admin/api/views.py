@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.pagination import PageNumberPagination
@@ -30,9 +30,31 @@ class Pagination(PageNumberPagination):
     max_page_size = 500
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="1-based; a page past the end is a 404"),
+    OpenApiParameter(
+        "page_size", int, description=f"default {Pagination.page_size}, at most {Pagination.max_page_size}"
+    ),
+]
+
+
+def paginated(name: str, item: serializers.Serializer[Any]) -> serializers.Serializer[Any]:
+    """The schema of a Pagination answer: {count, next, previous, results: [item, ...]}."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item,
+        },
+    )
+
+
 @extend_schema(
-    responses=AuditEntrySerializer(many=True),
+    responses=paginated("PaginatedAuditEntries", AuditEntrySerializer(many=True)),
     parameters=[
+        *PAGE_PARAMETERS,
         OpenApiParameter("action", str, description="exact action, e.g. topic.create"),
         OpenApiParameter("user", str),
         OpenApiParameter("cluster", str),

@@ -9,7 +9,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backbone_admin.api.views import Pagination
+from backbone_admin.api.views import PAGE_PARAMETERS, Pagination, paginated
 from backbone_admin.kafka.errors import NotFound
 from backbone_admin.models import ApiToken, ApiTokenQuerySet
 from backbone_admin.tokens.services import token_revoke, tokens_visible_to
@@ -49,8 +49,9 @@ def filter_tokens(tokens: ApiTokenQuerySet, user: str | None, state: str | None)
 
 
 @extend_schema(
-    responses=ApiTokenSerializer(many=True),
+    responses=paginated("PaginatedApiTokens", ApiTokenSerializer(many=True)),
     parameters=[
+        *PAGE_PARAMETERS,
         OpenApiParameter("user", str, description="only this user's tokens (admins)"),
         OpenApiParameter("status", str, enum=[s.value for s in ApiToken.Status]),
     ],

@@ -1,0 +1,196 @@
+"""Schemathesis over /api/schema/ against the real stack: a live Daphne, the test broker, an
+operator's API token.
+
+Every operation gets a bounded number of generated requests (valid ones, then invalid ones),
+derandomized so a run is repeatable. Each answer must be below 500, an error in the documented
+shape `{"error": str, "fields": {...}}`, within the cluster timeout + 1 s, and what the schema
+says (status code, content type, body). Path parameters point at a topic, a policy and a token
+this module creates, so the fuzzing never touches another test's data; topics it creates are
+named `fuzz-…` and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from backbone_admin.models import ApiToken
+from backbone_admin.roles import assign_role
+from tests.conftest import SECRET_WATCH
+from topics.models import RetentionPolicy
+
+MAX_EXAMPLES = 15
+RUN = uuid.uuid4().hex[:6]
+FUZZ_PREFIX = f"fuzz-{RUN}-"
+# The operations as the code describes them, to name one test per operation; the test then
+# reads the same operation from the schema the live server serves.
+OPERATIONS = sorted(
+    (method.upper(), path)
+    for path, operations in SchemaGenerator().get_schema(request=None, public=True)["paths"].items()
+    for method in operations
+)
+VALID, INVALID = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
+# (who, what): the operator sends valid and invalid requests everywhere; an admin also reads,
+# so that answers only an admin gets (the audit log, everyone's tokens) are checked too.
+RUNS = [
+    pytest.param(method, path, who, mode, id=f"{method} {path} {who} {mode.value}")
+    for method, path in OPERATIONS
+    for who, mode in [("operator", VALID), ("operator", INVALID)] + ([("admin", VALID)] if method == "GET" else [])
+]
+SCHEMA_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@dataclass
+class FuzzTarget:
+    url: str
+    headers: dict[str, dict[str, str]]  # who → the Authorization header
+    schema: Any
+    path_values: dict[str, str]
+
+
+def _create_token(username: str) -> str:
+    """As an operator would get one: `manage.py create_api_token USER`, the key is the last word."""
+    out = io.StringIO()
+    call_command("create_api_token", username, stdout=out)
+    return out.getvalue().split()[-1]
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(live_url: str, django_db_blocker: Any, kafka_admin: AdminClient) -> Iterator[FuzzTarget]:
+    topic = f"{FUZZ_PREFIX}topic"
+    kafka_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(10)
+    with django_db_blocker.unblock():
+        users = {who: get_user_model().objects.create(username=f"fuzz-{who}-{RUN}") for who in ("operator", "admin")}
+        headers = {}
+        for who, user in users.items():
+            assign_role(user, who)
+            headers[who] = {"Authorization": f"Bearer {_create_token(user.username)}"}
+        # DELETE /api/tokens/{id}/ revokes this one, never a key in use.
+        spare = ApiToken.issue(users["operator"])[0]
+        policy = RetentionPolicy.objects.create(
+            name=f"fuzz-{RUN}", topic_pattern=f"{FUZZ_PREFIX}never-*", configs={"retention.ms": "3600000"}
+        )
+    schema = schemathesis.openapi.from_url(f"{live_url}/api/schema/?format=json", headers=headers["operator"])
+    values = {"cluster": "local", "topic": topic, "name": policy.name, "token_id": str(spare.pk)}
+    yield FuzzTarget(url=live_url, headers=headers, schema=schema, path_values=values)
+    created = [t for t in kafka_admin.list_topics(timeout=10).topics if t.startswith(FUZZ_PREFIX)]
+    if created:
+        for future in kafka_admin.delete_topics(created).values():
+            future.result(10)
+    with django_db_blocker.unblock():
+        RetentionPolicy.objects.filter(name__startswith=f"fuzz-{RUN}").delete()
+        for user in users.values():
+            user.delete()
+
+
+def test_the_served_schema_has_the_operations_the_fuzzing_covers(fuzz_target: FuzzTarget) -> None:
+    served = sorted(
+        (method.upper(), path) for path, ops in fuzz_target.schema.raw_schema["paths"].items() for method in ops
+    )
+    assert served == OPERATIONS
+    assert {("GET", "/api/clusters/"), ("POST", "/api/clusters/{cluster}/topics/")} <= set(OPERATIONS)
+
+
+def _error_shape_problem(response: Any) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"the body is not JSON: {response.text[:200]!r}"
+    if not isinstance(body, dict) or set(body) != {"error", "fields"}:
+        return f"the body is not {{error, fields}}: {str(body)[:200]}"
+    if not isinstance(body["error"], str) or not body["error"]:
+        return f"`error` is not a message: {body['error']!r}"
+    if not isinstance(body["fields"], dict):
+        return f"`fields` is not an object: {body['fields']!r}"
+    return None
+
+
+def _prefix_topic_names(case: Any) -> None:
+    """Topics the fuzzing creates are named fuzz-<run>-…, so they can be found and deleted."""
+    creating = case.method == "POST" and case.path == "/api/clusters/{cluster}/topics/"
+    if creating and isinstance(case.body, dict) and isinstance(case.body.get("name"), str):
+        case.body = {**case.body, "name": FUZZ_PREFIX + case.body["name"]}
+
+
+# No database access in the test itself: a test transaction would hold SQLite's write lock
+# and the live server, writing to the same file, would wait for it.
+@pytest.mark.parametrize(("method", "path", "who", "mode"), RUNS)
+def test_the_api_answers_generated_requests_as_documented(
+    fuzz_target: FuzzTarget, method: str, path: str, who: str, mode: schemathesis.GenerationMode
+) -> None:
+    operation = fuzz_target.schema[path][method]
+    fixed = {
+        name: fuzz_target.path_values[name] for name in re.findall(r"{(\w+)}", path) if name in fuzz_target.path_values
+    }
+    # Daphne's HTTP layer (Twisted) parses multipart bodies itself and answers a malformed one
+    # with a bare 400 before Django sees the request; the API is JSON (and forms) for the rest.
+    strategy = operation.as_strategy(mode, path_parameters=fixed).filter(
+        lambda case: not str(case.media_type or "").startswith("multipart/")
+    )
+    headers = fuzz_target.headers[who]
+    limit = float(settings.KAFKA_TIMEOUT) + 1
+    problems: list[str] = []
+    session = requests.Session()
+    sent = 0
+
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(case: Any) -> None:
+        nonlocal sent
+        _prefix_topic_names(case)
+        started = time.monotonic()
+        response = case.call(base_url=fuzz_target.url, session=session, headers=headers, timeout=limit + 5)
+        took = time.monotonic() - started
+        sent += 1
+        SECRET_WATCH.scan(response.text, f"live response to {method} {case.formatted_path}")
+        request = case.as_curl_command(headers=headers)[:500]
+        if response.status_code >= 500:
+            problems.append(f"{request} → {response.status_code}: {response.text[:300]}")
+            return
+        if took > limit:
+            problems.append(f"{request} took {took:.1f} s (limit {limit:g} s)")
+        if 400 <= response.status_code < 500 and (problem := _error_shape_problem(response)):
+            problems.append(f"{request} → {response.status_code}: {problem}")
+        try:
+            case.validate_response(response, checks=SCHEMA_CHECKS, headers=headers)
+        except FailureGroup as exc:  # the schema does not describe the answer
+            found = "; ".join(f"{f.title}: {f.message}" for f in exc.exceptions)
+            problems.append(f"{request} → {response.status_code}: not as documented: {found[:600]}")
+
+    try:
+        run()
+    except Unsatisfiable:
+        pytest.skip(f"no {mode.value} request can be generated for {method} {path}")
+    assert sent > 0
+    unique = list(dict.fromkeys(problems))
+    assert not unique, f"{len(unique)} problem(s) in {sent} requests:\n" + "\n".join(unique[:20])
