@@ -62,9 +62,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder: json.loads with a keyword argument would build a new one for every value.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _as_json(text: str) -> tuple[bool, Any]:
     try:
-        return True, json.loads(text, parse_constant=_reject_constant)
+        return True, _JSON.decode(text)
     except (ValueError, RecursionError):
         return False, None
 

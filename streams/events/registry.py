@@ -23,7 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import fastavro
@@ -47,6 +47,7 @@ class Schema:
     schema_type: str  # AVRO | JSON | PROTOBUF
     text: str
     parsed: Any  # fastavro's parsed schema for AVRO; None for the others
+    named: dict[str, Any] = field(default_factory=dict)  # its named Avro types (references included)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Registry:
             if isinstance(exc, SchemaNotFound):
                 message = f"schema {schema_id} not found in the {self.where}"
             with self._lock:
+                if len(self._missing) >= MAX_SCHEMAS:  # ids from corrupt data: keep the memory bounded
+                    self._missing.clear()
                 self._missing[schema_id] = (time.monotonic() + MISSING_SECONDS, message)
             raise SchemaNotFound(message) from None
         self._remember(schema)
@@ -184,11 +187,11 @@ class Registry:
         schema_type = body.get("schemaType") or "AVRO"
         text = body["schema"]
         parsed = None
+        named: dict[str, Any] = {}
         if schema_type == "AVRO":
-            named: dict[str, Any] = {}
             self._load_references(body.get("references") or [], named, depth=depth)
             parsed = self._parse_avro(text, named, f"schema {schema_id}")
-        return Schema(schema_id=schema_id, schema_type=str(schema_type), text=text, parsed=parsed)
+        return Schema(schema_id=schema_id, schema_type=str(schema_type), text=text, parsed=parsed, named=named)
 
     def _load_references(self, references: list[Any], named: dict[str, Any], *, depth: int) -> None:
         """Parse referenced schemas first, so their named types resolve in the referring one."""

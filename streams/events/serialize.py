@@ -23,13 +23,15 @@ _WIRE_PREFIX = bytes([WIRE_MAGIC])
 class DecodedEvent:
     """A record with its key, value and header values decoded on first use (and masked when asked)."""
 
-    __slots__ = ("_headers", "_key", "_masker", "_value", "cluster", "record", "registry")
+    __slots__ = ("_headers", "_key", "_masker", "_value", "cluster", "masking", "record", "registry")
 
     def __init__(self, record: Record, *, registry: Registry | None, cluster: ClusterConfig, masked: bool) -> None:
         self.record = record
         self.registry = registry
         self.cluster = cluster
         self._masker: Masker | None = masker_for(cluster) if masked else None
+        # Masking rules apply to this event (a user below admin on a cluster with rules).
+        self.masking = self._masker is not None
         self._key: Decoded | None = None
         self._value: Decoded | None = None
         self._headers: tuple[tuple[str, Decoded], ...] | None = None
@@ -64,11 +66,6 @@ class DecodedEvent:
         return self._headers
 
     @property
-    def masking(self) -> bool:
-        """Masking rules apply to this event (a user below admin on a cluster with rules)."""
-        return self._masker is not None
-
-    @property
     def masked(self) -> bool:
         """Masking replaced something in this event."""
         if self._masker is None:
@@ -77,22 +74,35 @@ class DecodedEvent:
 
     # --- what filters look at -----------------------------------------------------------
 
-    def _plain(self, raw: bytes) -> bool:
-        """The raw bytes are what the user sees: no masking, and not a schema-registry value."""
-        return self._masker is None and (self.registry is None or not raw.startswith(_WIRE_PREFIX))
-
     def key_bytes(self) -> bytes | None:
-        """The key as searched: raw bytes, or the decoded (masked) text when that is what is shown."""
+        """The key as the user sees it, as bytes: raw, or the decoded (masked) text when that is what is shown."""
         raw = self.record.key
-        if raw is None or self._plain(raw):
+        if raw is None or (self._masker is None and not self._wire(raw)):
             return raw
         return _searchable(self.key, raw)
 
     def value_bytes(self) -> bytes | None:
         raw = self.record.value
-        if raw is None or self._plain(raw):
+        if raw is None or (self._masker is None and not self._wire(raw)):
             return raw
         return _searchable(self.value, raw)
+
+    def key_raw(self) -> bytes | None:
+        """The key as written (decoded text for a schema-registry key), unmasked: for cheap pre-checks.
+
+        Every string a masked user sees, `***` aside, is in it; a filter that finds something
+        here must still find it in `key_bytes()` when `masking` is on.
+        """
+        raw = self.record.key
+        return raw if raw is None or not self._wire(raw) else self.key_bytes()
+
+    def value_raw(self) -> bytes | None:
+        raw = self.record.value
+        return raw if raw is None or not self._wire(raw) else self.value_bytes()
+
+    def _wire(self, raw: bytes) -> bool:
+        """A value to decode with the schema registry (what is shown is not the raw bytes)."""
+        return self.registry is not None and raw.startswith(_WIRE_PREFIX)
 
     def header_texts(self, name: str | None) -> list[str | None]:
         """The text of every header called `name` (every header when None); None for a null or binary value."""
