@@ -386,3 +386,20 @@ def secret_clusters(
         f"    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: svc\n    sasl_password: {sasl}\n"
     )
     return {"file": str(path), "sasl": sasl, "registry": registry}
+
+
+@pytest.fixture
+def schema_registry() -> Iterator[Any]:
+    """A small test Schema Registry (tests/streams/registry_server.py, the Confluent REST subset) on 127.0.0.1.
+
+    Point a cluster at it with `schema_registry_url: <schema_registry.url>` in `clusters_file`;
+    `schema_registry.register(subject, schema)` registers as another producer would have.
+    """
+    from streams.events.registry import reset_registries
+    from tests.streams.registry_server import RegistryServer
+
+    server = RegistryServer().start()
+    reset_registries()
+    yield server
+    server.stop()
+    reset_registries()
