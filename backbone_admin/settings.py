@@ -195,6 +195,8 @@ REFRESH_USER_INTERVAL = env.float("REFRESH_USER_INTERVAL", default=10.0)
 REFRESH_CLUSTER_INTERVAL = env.float("REFRESH_CLUSTER_INTERVAL", default=2.0)
 # Produce: the largest value (bytes) one produce request may send; keys and headers are capped alike.
 PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
+# Produce: the largest value (bytes) one produce request may send; keys and headers are capped alike.
+PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
 # Ask the broker to validate a create (validate_only) before doing it, as Apache Kafka allows.
 # The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
 # the test suite turn this off when they start it.

@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from streams.produce import views
+
+urlpatterns = [
+    path("clusters/<str:cluster>/topics/<topic:topic>/produce/", views.produce, name="produce"),
+]
