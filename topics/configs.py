@@ -13,6 +13,7 @@ from backbone_admin.kafka import InvalidRequest
 from topics.units import (
     MAX_LONG,
     MAX_NUMBER_LENGTH,
+    NO_LIMIT_WORDS,
     format_duration_ms,
     format_size_bytes,
     parse_duration_ms,
@@ -35,6 +36,8 @@ class TopicConfigSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     doc: str = ""
+    # How Long.MAX reads for this config ("never" for flush.*; "unlimited" elsewhere).
+    no_limit: str = "unlimited"
 
     def parse(self, raw: object) -> str:
         """Kafka's string for a user's value (human units accepted); raises InvalidRequest."""
@@ -45,6 +48,8 @@ class TopicConfigSpec:
         limit = MAX_TEXT_LENGTH if self.type == "list" else MAX_NUMBER_LENGTH
         if len(text) > limit:
             raise InvalidRequest(f"{self.name}: value longer than {limit:,} characters ({len(text):,})")
+        if self.type == "long" and self.minimum is not None and self.minimum >= 0 and text.lower() in NO_LIMIT_WORDS:
+            return str(MAX_LONG)  # -1 is refused here: Kafka's "no limit" is Long.MAX
         if self.type in ("long", "int"):
             if self.unit:
                 parse = parse_duration_ms if self.unit == "ms" else parse_size_bytes
@@ -104,6 +109,8 @@ class TopicConfigSpec:
         """A value as a person reads it: `7 d`, `500 MB`, `forever`."""
         if value is None:
             return "—"
+        if self.type == "long" and value == str(MAX_LONG):
+            return self.no_limit
         try:
             if self.unit == "ms":
                 return format_duration_ms(value)
@@ -143,8 +150,8 @@ SPECS: dict[str, TopicConfigSpec] = {
             doc="how long tombstones are kept on compacted topics",
         ),
         _spec("file.delete.delay.ms", "long", "60000", unit="ms", minimum=0),
-        _spec("flush.messages", "long", str(MAX_LONG), minimum=1),
-        _spec("flush.ms", "long", str(MAX_LONG), unit="ms", minimum=0),
+        _spec("flush.messages", "long", str(MAX_LONG), minimum=1, no_limit="never"),
+        _spec("flush.ms", "long", str(MAX_LONG), unit="ms", minimum=0, no_limit="never"),
         _spec("follower.replication.throttled.replicas", "list", ""),
         _spec("index.interval.bytes", "int", "4096", unit="bytes", minimum=0),
         _spec("leader.replication.throttled.replicas", "list", ""),

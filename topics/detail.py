@@ -78,14 +78,14 @@ class TopicDetail:
 
 
 def config_rows(raw: dict[str, Any]) -> list[ConfigRow]:
-    """The broker's configs of a topic with what differs from Kafka's default marked."""
+    """The broker's configs of a topic, marked where they differ from Kafka's default."""
     rows = []
     for name in sorted(raw):
         c = raw[name]
         spec = SPECS.get(name)
-        # Compare with Kafka's documented default where the console knows it; otherwise
-        # trust the broker's own flag.
-        differs = (c.value != spec.default) if spec and spec.default is not None else not c.is_default
+        # The broker says whether a value is its default (the config's source): defaults move
+        # between Kafka versions, so no table of one version's defaults can tell.
+        differs = not c.is_default
         rows.append(
             ConfigRow(
                 name=name,

@@ -8,6 +8,8 @@ from decimal import Decimal, DecimalException, localcontext
 from backbone_admin.kafka import InvalidRequest
 
 UNLIMITED = {"unlimited", "forever", "infinite", "none", "-1"}
+# Where -1 is not allowed, Kafka says "no limit" with Long.MAX (flush.ms, max.compaction.lag.ms, …).
+NO_LIMIT_WORDS = {"unlimited", "forever", "infinite", "none", "never"}
 
 _DURATION_UNITS = {
     "ms": 1,
@@ -90,6 +92,8 @@ def format_duration_ms(value: int | str | None) -> str:
     ms = int(value)
     if ms < 0:
         return "forever"
+    if ms >= MAX_LONG:  # Kafka's "no limit" for most durations (flush.ms, max.compaction.lag.ms, …)
+        return "unlimited"
     for unit, size in (("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
         if ms >= size and ms % size == 0:
             if unit == "w":
@@ -103,7 +107,7 @@ def format_size_bytes(value: int | str | None) -> str:
     if value is None or value == "":
         return "—"
     size = int(value)
-    if size < 0:
+    if size < 0 or size >= MAX_LONG:
         return "unlimited"
     for unit, step in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= step and size % step == 0:

@@ -210,7 +210,11 @@ def _editable(spec: TopicConfigSpec, value: str | None) -> str:
 
 
 def _config_changes(request: HttpRequest, current: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """What the edit form asks for: values that differ from the current ones, and resets."""
+    """What the edit form asks for: values that differ from the current ones, and resets.
+
+    An emptied field removes the topic's override (Kafka's incremental DELETE) so the default
+    applies; a field whose value the broker reports as its default has no override to remove.
+    """
     set_values: dict[str, str] = {}
     delete: list[str] = []
     for name, spec in SPECS.items():
@@ -220,8 +224,13 @@ def _config_changes(request: HttpRequest, current: dict[str, Any]) -> tuple[dict
         raw = request.POST.get(f"cfg:{name}")
         if raw is None:
             continue
-        now = current[name].value if name in current else None
-        if raw.strip() == _editable(spec, now) or (now is None and not raw.strip()):
+        entry = current.get(name)
+        now = entry.value if entry is not None else None
+        if not raw.strip():
+            if entry is not None and not entry.is_default:
+                delete.append(name)
+            continue
+        if raw.strip() == _editable(spec, now):
             continue
         try:
             if spec.parse(raw) == now:
@@ -264,6 +273,7 @@ def topic_configs(request: HttpRequest, cluster: str, topic: str) -> HttpRespons
             "spec": spec,
             "current": current[name].value if name in current else None,
             "current_human": spec.human(current[name].value) if name in current else "",
+            "is_default": current[name].is_default if name in current else True,
             "value": request.POST.get(f"cfg:{name}", _editable(spec, current[name].value if name in current else None)),
             "reset": bool(request.POST.get(f"reset:{name}")),
             "error": errors.get(name),

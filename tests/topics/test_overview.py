@@ -71,6 +71,27 @@ def test_overview_page_shows_brokers_and_topic_counts(client_as: Any, topic_name
 
 
 @pytest.mark.django_db
+def test_the_cluster_list_counts_topics_and_partitions_alike_with_the_internal_ones(
+    client_as: Any, topic_name: str, kafka_admin: AdminClient
+) -> None:
+    internal = f"__{topic_name}"
+    create_topic("local", internal, partitions=5, replication_factor=1)
+    create_topic("local", topic_name, partitions=2, replication_factor=1)
+    html = client_as("viewer").get("/clusters/", {"refresh": "1"}).content.decode()
+    metadata = kafka_admin.list_topics(timeout=5).topics
+    internal_count = sum(1 for name in metadata if name.startswith("__"))
+    row = html[html.index('data-cluster="local"') :]
+    row = row[: row.index("</tr>")]
+    topics = row[row.index('class="topic-count">') :]
+    assert topics.startswith(
+        f'class="topic-count">{len(metadata):,} <span class="muted small">({internal_count} internal)'
+    )
+    partitions = sum(len(t.partitions) for t in metadata.values())
+    assert f'class="partition-count">{partitions:,}</td>' in row
+    assert "both counted with the internal topics" in html
+
+
+@pytest.mark.django_db
 def test_secrets_never_reach_pages_or_api(client_as: Any, api_as: Any, clusters_file: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("EVENTS_API_KEY", "very-secret-api-key")
     clusters_file(

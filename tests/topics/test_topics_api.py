@@ -234,10 +234,39 @@ def test_detail_shows_partitions_watermarks_configs_and_group_lag(
     retention = next(c for c in body["configs"] if c["name"] == "retention.ms")
     assert retention["value"] == "43200000"
     assert retention["human"] == "12 h"
-    assert retention["differs_from_default"] is True
     groups = {g["group_id"]: g for g in body["consumer_groups"]}
     assert groups[group]["lag"] == 2
     assert {p["partition"]: p["lag"] for p in groups[group]["partitions"]} == {0: 2, 1: 0}
+
+
+def test_the_largest_long_reads_as_never_or_unlimited(api_as: Any, topic_name: str, kafka_admin: AdminClient) -> None:
+    long_max = "9223372036854775807"  # Kafka's "no limit" where -1 is not allowed
+    make_topic(
+        kafka_admin,
+        topic_name,
+        config={"flush.ms": long_max, "flush.messages": long_max, "max.compaction.lag.ms": long_max},
+    )
+    configs = {c["name"]: c for c in api_as("viewer").get(f"{API}{topic_name}/").json()["configs"]}
+    assert configs["flush.ms"]["value"] == long_max
+    assert configs["flush.ms"]["human"] == "never"
+    assert configs["flush.messages"]["human"] == "never"
+    assert configs["max.compaction.lag.ms"]["human"] == "unlimited"
+
+
+@pytest.mark.real_kafka
+def test_the_changed_flag_is_the_brokers_own(api_as: Any, topic_name: str, kafka_admin: AdminClient) -> None:
+    """Kafka reports every config with its source; only what it says is not its default is flagged,
+    whatever a given Kafka version's defaults are (message.timestamp.after.max.ms changed in 3.6/4.0)."""
+    make_topic(kafka_admin, topic_name, config={"retention.ms": "43200000"})
+    configs = {c["name"]: c for c in api_as("viewer").get(f"{API}{topic_name}/").json()["configs"]}
+    assert (configs["retention.ms"]["source"], configs["retention.ms"]["differs_from_default"]) == ("topic", True)
+    for name in ("message.timestamp.after.max.ms", "retention.bytes", "flush.ms"):
+        assert configs[name]["is_default"] is True
+        assert configs[name]["differs_from_default"] is False, name
+    assert configs["retention.bytes"]["human"] == "unlimited"
+    assert configs["flush.ms"]["human"] == "never"
+    flagged = {name for name, c in configs.items() if c["differs_from_default"]}
+    assert flagged == {name for name, c in configs.items() if not c["is_default"]}
 
 
 def test_unknown_topic_is_404_everywhere(api_as: Any, kafka_admin: AdminClient) -> None:
@@ -258,7 +287,13 @@ def test_unknown_topic_is_404_everywhere(api_as: Any, kafka_admin: AdminClient) 
 def test_it_changes_configs_in_one_request_and_audits_before_and_after(
     api_as: Any, topic_name: str, kafka_admin: AdminClient
 ) -> None:
-    make_topic(kafka_admin, topic_name, config={"retention.ms": "604800000", "segment.ms": "3600000"})
+    # retention.bytes is set at creation: Kafka reports every config (-1 for this one untouched),
+    # the test broker only the ones set, so both then report the same `before`.
+    make_topic(
+        kafka_admin,
+        topic_name,
+        config={"retention.ms": "604800000", "retention.bytes": "1000000000", "segment.ms": "3600000"},
+    )
     api = api_as("operator")
     preview = api.patch(f"{API}{topic_name}/configs/?dry_run=1", {"retention.ms": "12h"}, format="json")
     assert preview.json()["changes"] == [
@@ -279,7 +314,7 @@ def test_it_changes_configs_in_one_request_and_audits_before_and_after(
     assert configs["retention.ms"] == "43200000"
     assert configs["retention.bytes"] == str(1024**3)
     entry = AuditEntry.objects.get(action="topic.configure", target=topic_name)
-    assert entry.before == {"retention.ms": "604800000", "retention.bytes": None}
+    assert entry.before == {"retention.ms": "604800000", "retention.bytes": "1000000000"}
     assert entry.after == {"retention.ms": "43200000", "retention.bytes": str(1024**3)}
     reverted = api.patch(f"{API}{topic_name}/configs/", {"segment.ms": None}, format="json")
     assert reverted.status_code == 200
@@ -310,21 +345,28 @@ def test_it_applies_nothing_when_one_config_is_bad(api_as: Any, topic_name: str,
 
 
 def test_adding_partitions_reports_a_clear_not_supported_on_this_broker(
-    api_as: Any, topic_name: str, kafka_admin: AdminClient
+    api_as: Any, topic_name: str, kafka_admin: AdminClient, broker_adds_partitions: bool
 ) -> None:
+    """Apache Kafka grows the topic; a broker without CreatePartitions gets a clear refusal."""
     make_topic(kafka_admin, topic_name, partitions=2)
     api = api_as("operator")
     fewer = api.post(f"{API}{topic_name}/partitions/", {"total": 2}, format="json")
     assert fewer.status_code == 400
     assert "must be more" in fewer.json()["fields"]["total"]
     response = api.post(f"{API}{topic_name}/partitions/", {"total": 4}, format="json")
-    # Tansu answers UNSUPPORTED_FEATURE to CreatePartitions; Apache Kafka would grow the topic.
-    assert response.status_code == 400
-    assert "not supported by cluster `local`" in response.json()["error"]
-    assert len(kafka_admin.list_topics(timeout=5).topics[topic_name].partitions) == 2
+    partitions = len(kafka_admin.list_topics(topic_name, timeout=5).topics[topic_name].partitions)
     entry = AuditEntry.objects.get(action="topic.add_partitions", target=topic_name)
-    assert entry.result == "error"
     assert entry.before == {"partitions": 2}
+    if broker_adds_partitions:
+        assert response.status_code == 200, response.json()
+        assert response.json() == {"name": topic_name, "partitions": 4}
+        assert partitions == 4
+        assert (entry.result, entry.after) == ("ok", {"partitions": 4})
+    else:
+        assert response.status_code == 400
+        assert "not supported by cluster `local`" in response.json()["error"]
+        assert partitions == 2
+        assert entry.result == "error"
 
 
 def test_it_deletes_only_after_the_name_is_typed(api_as: Any, topic_name: str, kafka_admin: AdminClient) -> None:

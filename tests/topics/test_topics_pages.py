@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, ResourceType
 
 from tests.conftest import screenshot
 
@@ -58,11 +58,13 @@ def test_the_detail_page_shows_partitions_configs_and_role_actions(
 ) -> None:
     make_topic(kafka_admin, topic_name, partitions=2, config={"retention.ms": "86400000"})
     viewer_html = client_as("viewer").get(f"/clusters/local/topics/{topic_name}/").content.decode()
-    assert 'title="coming with the message browser"' in viewer_html
-    assert 'class="differs"' in viewer_html and "1 d" in viewer_html
+    assert "/produce/" not in viewer_html  # producing needs the operator role
+    row = viewer_html[viewer_html.index('data-config="retention.ms"') :]
+    assert "1 d" in row[: row.index("</tr>")]
     assert "Edit configs" not in viewer_html and "Delete</a>" not in viewer_html
     operator_html = client_as("operator").get(f"/clusters/local/topics/{topic_name}/").content.decode()
     assert "Edit configs" in operator_html and "Delete</a>" not in operator_html
+    assert f'href="/clusters/local/topics/{topic_name}/produce/"' in operator_html
     assert "Delete</a>" in client_as("admin").get(f"/clusters/local/topics/{topic_name}/").content.decode()
 
 
@@ -124,16 +126,64 @@ def test_editing_configs_previews_the_diff_then_saves_and_applies_nothing_on_err
 
 @pytest.mark.django_db
 def test_add_partitions_warns_about_keys_and_says_not_supported(
-    client_as: Any, topic_name: str, kafka_admin: AdminClient
+    client_as: Any, topic_name: str, kafka_admin: AdminClient, broker_adds_partitions: bool
 ) -> None:
+    """The key warning first; then Apache Kafka grows the topic, a broker without CreatePartitions
+    gets a page that says it cannot."""
     make_topic(kafka_admin, topic_name, partitions=2)
     client = client_as("operator")
     url = f"/clusters/local/topics/{topic_name}/partitions/"
     assert "Keys will map to different partitions" in client.get(url).content.decode()
+    fewer = client.post(url, {"total": "2"})
+    assert fewer.status_code == 400
+    assert "must be more" in fewer.content.decode()
     response = client.post(url, {"total": "3"})
-    assert response.status_code == 400
-    assert "not supported by cluster `local`" in response.content.decode()
-    assert len(kafka_admin.list_topics(timeout=5).topics[topic_name].partitions) == 2
+    partitions = len(kafka_admin.list_topics(topic_name, timeout=5).topics[topic_name].partitions)
+    if broker_adds_partitions:
+        assert response.status_code == 302
+        assert response["Location"] == f"/clusters/local/topics/{topic_name}/"
+        assert partitions == 3
+    else:
+        assert response.status_code == 400
+        assert "not supported by cluster `local`" in response.content.decode()
+        assert partitions == 2
+
+
+@pytest.mark.django_db
+def test_an_emptied_field_of_a_default_config_changes_nothing(
+    client_as: Any, topic_name: str, kafka_admin: AdminClient
+) -> None:
+    make_topic(kafka_admin, topic_name, config={"retention.ms": "604800000"})
+    client = client_as("operator")
+    url = f"/clusters/local/topics/{topic_name}/configs/"
+    # retention.bytes is Kafka's default (-1, reported as such) or not reported at all: no override to remove.
+    response = client.post(url, {"cfg:retention.bytes": "", "cfg:segment.ms": "", "preview": "1"}, **HX)
+    assert "Nothing to change" in response.content.decode()
+    assert broker_configs(kafka_admin, topic_name).get("retention.bytes") in (None, "-1")
+
+
+@pytest.mark.django_db
+@pytest.mark.real_kafka
+def test_an_emptied_field_removes_the_override_and_the_diff_says_so(
+    client_as: Any, topic_name: str, kafka_admin: AdminClient
+) -> None:
+    """Kafka reports a topic's own value as not default: emptying its field is an incremental DELETE."""
+    make_topic(kafka_admin, topic_name, config={"retention.ms": "43200000", "retention.bytes": "1000000000"})
+    client = client_as("operator")
+    url = f"/clusters/local/topics/{topic_name}/configs/"
+    form = {"cfg:retention.ms": "", "cfg:retention.bytes": "1000000000"}
+    preview = client.post(url, {**form, "preview": "1"}, **HX).content.decode()
+    row = preview[preview.index('data-config="retention.ms"') :]
+    assert "12 h" in row and "the topic's own value is removed" in row
+    assert 'data-config="retention.bytes"' not in preview
+    saved = client.post(url, form)
+    assert saved.status_code == 302
+    resource = ConfigResource(ResourceType.TOPIC, topic_name)
+    entries = kafka_admin.describe_configs([resource])[resource].result(timeout=5)
+    source: Any = entries["retention.ms"].source
+    assert int(getattr(source, "value", source)) != ConfigSource.DYNAMIC_TOPIC_CONFIG.value  # no longer the topic's
+    assert entries["retention.ms"].value != "43200000"
+    assert entries["retention.bytes"].value == "1000000000"
 
 
 @pytest.mark.django_db

@@ -103,6 +103,22 @@ def test_every_known_config_default_passes_its_own_validation() -> None:
             spec.parse(spec.default)
 
 
+def test_the_largest_long_reads_as_never_or_unlimited_and_back() -> None:
+    long_max = "9223372036854775807"
+    assert format_duration_ms(long_max) == "unlimited"
+    assert format_size_bytes(long_max) == "unlimited"
+    assert SPECS["flush.ms"].human(long_max) == "never"
+    assert SPECS["flush.messages"].human(long_max) == "never"
+    assert SPECS["max.compaction.lag.ms"].human(long_max) == "unlimited"
+    assert SPECS["message.timestamp.before.max.ms"].human(long_max) == "unlimited"
+    # Where -1 is refused, "unlimited" / "never" mean Kafka's Long.MAX, so the shown value reads back.
+    assert SPECS["flush.ms"].parse("never") == long_max
+    assert SPECS["flush.messages"].parse("never") == long_max
+    assert SPECS["max.compaction.lag.ms"].parse("unlimited") == long_max
+    assert SPECS["retention.ms"].parse("unlimited") == "-1"
+    assert SPECS["retention.bytes"].human("-1") == "unlimited"
+
+
 def test_it_keeps_the_largest_kafka_long_exact() -> None:
     assert SPECS["flush.ms"].parse("9223372036854775807") == "9223372036854775807"
     with pytest.raises(InvalidRequest, match="too large"):
