@@ -137,6 +137,8 @@ def _decode_wire(data: bytes, registry: Registry) -> Decoded:
         return decode_binary(data, error=f"not JSON although schema {schema_id} is a JSON schema")
     if schema.schema_type != "AVRO":
         return decode_binary(data, error=f"schema {schema_id} is {schema.schema_type}, which is shown as base64")
+    if schema.unbounded:
+        return decode_binary(data, error=f"schema {schema_id} has arrays of empty items; such values are not decoded")
     buffer = io.BytesIO(payload)
     try:
         datum = fastavro.schemaless_reader(buffer, schema.parsed, None)

@@ -48,6 +48,9 @@ class Schema:
     text: str
     parsed: Any  # fastavro's parsed schema for AVRO; None for the others
     named: dict[str, Any] = field(default_factory=dict)  # its named Avro types (references included)
+    # Arrays or maps of items that take no bytes (null, empty records): a 10-byte value could
+    # claim 2**60 of them, and decoding would never end. Such values are not decoded.
+    unbounded: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,12 @@ class Registry:
             raise InvalidRequest(f"cluster `{cluster.name}` has no schema_registry_url")
         self.cluster = cluster
         self.url, url_user, url_password = _split_url(cluster.schema_registry_url)
-        if not self.url.startswith(("http://", "https://")):
-            raise InvalidRequest(f"schema_registry_url of cluster `{cluster.name}` must start with http:// or https://")
+        # Refused per call rather than here, so browsing the cluster still works (values shown as base64).
+        self._config_error = (
+            None
+            if self.url.startswith(("http://", "https://"))
+            else f"schema_registry_url of cluster `{cluster.name}` must start with http:// or https://"
+        )
         user = cluster.schema_registry_username or url_user
         password = cluster.schema_registry_password or url_password
         self._auth = "Basic " + base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii") if user else None
@@ -191,7 +198,14 @@ class Registry:
         if schema_type == "AVRO":
             self._load_references(body.get("references") or [], named, depth=depth)
             parsed = self._parse_avro(text, named, f"schema {schema_id}")
-        return Schema(schema_id=schema_id, schema_type=str(schema_type), text=text, parsed=parsed, named=named)
+        return Schema(
+            schema_id=schema_id,
+            schema_type=str(schema_type),
+            text=text,
+            parsed=parsed,
+            named=named,
+            unbounded=schema_type == "AVRO" and _has_empty_items(parsed, named, set()),
+        )
 
     def _load_references(self, references: list[Any], named: dict[str, Any], *, depth: int) -> None:
         """Parse referenced schemas first, so their named types resolve in the referring one."""
@@ -223,6 +237,8 @@ class Registry:
         )
 
     def _call(self, method: str, path: str, body: bytes | None) -> Any:
+        if self._config_error:
+            raise ClusterUnavailable(self._config_error)
         down = self._down
         if down is not None and down[0] > time.monotonic():
             raise ClusterUnavailable(down[1])
@@ -280,6 +296,48 @@ class Registry:
         if 300 <= status < 400:
             raise ClusterUnavailable(f"the {self.where} answered a redirect (HTTP {status}); set the final URL")
         raise ClusterUnavailable(f"the {self.where} answered HTTP {status}" + (f": {message}" if message else ""))
+
+
+def _takes_no_bytes(schema: Any, named: dict[str, Any], seen: set[str]) -> bool:
+    if isinstance(schema, str):
+        if schema == "null":
+            return True
+        if schema in named and schema not in seen:
+            return _takes_no_bytes(named[schema], named, seen | {schema})
+        return False
+    if isinstance(schema, list):  # a union writes its branch index
+        return False
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind in ("record", "error"):
+            return all(_takes_no_bytes(f.get("type"), named, seen) for f in schema.get("fields", []))
+        if kind == "fixed":
+            return schema.get("size") == 0
+        if isinstance(kind, str | dict | list) and kind not in ("array", "map", "enum"):
+            return _takes_no_bytes(kind, named, seen)
+    return False
+
+
+def _has_empty_items(schema: Any, named: dict[str, Any], seen: set[str]) -> bool:
+    """Some array or map in the schema holds items that take no bytes."""
+    if isinstance(schema, str):
+        if schema in named and schema not in seen:
+            return _has_empty_items(named[schema], named, seen | {schema})
+        return False
+    if isinstance(schema, list):
+        return any(_has_empty_items(branch, named, seen) for branch in schema)
+    if not isinstance(schema, dict):
+        return False
+    kind = schema.get("type")
+    if kind == "array":
+        return _takes_no_bytes(schema.get("items"), named, seen) or _has_empty_items(schema.get("items"), named, seen)
+    if kind == "map":
+        return _has_empty_items(schema.get("values"), named, seen)  # keys are strings: at least one byte
+    if kind in ("record", "error"):
+        return any(_has_empty_items(f.get("type"), named, seen) for f in schema.get("fields", []))
+    if isinstance(kind, dict | list):
+        return _has_empty_items(kind, named, seen)
+    return False
 
 
 def _reason(reason: object) -> str:

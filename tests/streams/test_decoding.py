@@ -198,6 +198,24 @@ def test_corrupt_avro_or_trailing_bytes_fall_back_with_a_note(
     assert extra.encoding == "base64" and "2 byte(s) left over" in (extra.error or "")
 
 
+def test_a_schema_whose_arrays_hold_empty_items_is_not_decoded(
+    clusters_file: Callable[[str], Path], schema_registry: RegistryServer
+) -> None:
+    # Ten bytes could claim 2**60 nulls: decoding would never end and fill the memory.
+    empty = {"type": "record", "name": "E", "fields": [{"name": "n", "type": "null"}]}
+    schema = {"type": "record", "name": "R", "fields": [{"name": "xs", "type": {"type": "array", "items": empty}}]}
+    schema_id = schema_registry.register("e-value", schema)
+    ok_id = schema_registry.register("b-value", {"type": "array", "items": "boolean"})
+    registry = use_registry(clusters_file, schema_registry.url)
+    huge_count = b"\x80\x80\x80\x80\x80\x80\x80\x80\x02"  # zigzag varint of 2**56
+    started = time.monotonic()
+    decoded = decode(b"\x00" + schema_id.to_bytes(4, "big") + huge_count + b"\x00", registry=registry)
+    assert time.monotonic() - started < 1
+    assert decoded.encoding == "base64" and "arrays of empty items" in (decoded.error or "")
+    lying = decode(b"\x00" + ok_id.to_bytes(4, "big") + huge_count + b"\x00", registry=registry)
+    assert lying.encoding == "base64" and "not Avro of schema" in (lying.error or "")
+
+
 def test_json_schema_values_in_the_wire_format_are_json(
     clusters_file: Callable[[str], Path], schema_registry: RegistryServer
 ) -> None:
@@ -332,6 +350,13 @@ def test_an_unreachable_registry_says_so(clusters_file: Callable[[str], Path]) -
         registry.schema(1)
     assert "schema registry of cluster `local` at http://127.0.0.1:" in caught.value.message
     assert "connection refused" in caught.value.message
+
+
+def test_a_registry_url_that_is_not_http_is_reported_on_each_value(clusters_file: Callable[[str], Path]) -> None:
+    registry = use_registry(clusters_file, "ftp://registry.example")
+    decoded = decode(b"\x00\x00\x00\x00\x01\x02", registry=registry)
+    assert decoded.encoding == "base64"
+    assert decoded.error == "schema_registry_url of cluster `local` must start with http:// or https://"
 
 
 def test_no_registry_for_a_cluster_without_a_url(clusters_file: Callable[[str], Path]) -> None:
