@@ -177,6 +177,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CLUSTER_HEALTH_INTERVAL = env.float("CLUSTER_HEALTH_INTERVAL", default=15.0)
 RETENTION_DRIFT_INTERVAL = env.float("RETENTION_DRIFT_INTERVAL", default=300.0)
+# Consumer groups: lag sampled by beat every LAG_SAMPLE_INTERVAL s, kept LAG_HISTORY_DAYS;
+# the group list (lag of every group) is cached GROUPS_CACHE_TTL s.
+# Task modules outside an app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["topics.groups.tasks"]
+LAG_SAMPLE_INTERVAL = env.float("LAG_SAMPLE_INTERVAL", default=30.0)
+LAG_HISTORY_DAYS = env.float("LAG_HISTORY_DAYS", default=7.0)
+GROUPS_CACHE_TTL = env.float("GROUPS_CACHE_TTL", default=10.0)
 
 # Kafka: a clusters file, or one cluster `local` at KAFKA_BOOTSTRAP_SERVERS.
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")

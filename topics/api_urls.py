@@ -20,4 +20,6 @@ urlpatterns = [
     ),
     # Retention
     path("", include("topics.retention.api_urls")),
+    # Consumer groups
+    path("", include("topics.groups.api_urls")),
 ]

@@ -11,6 +11,7 @@ from django.db import models
 
 from backbone_admin.kafka.errors import InvalidRequest
 from backbone_admin.patterns import Pattern, PatternError, compile_topic_pattern
+from topics.groups.models import LagSample as LagSample  # re-exported: the app's models live here
 
 log = logging.getLogger("backbone.retention")
 

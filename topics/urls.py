@@ -20,4 +20,6 @@ urlpatterns = [
     path("clusters/<str:cluster>/topics/<topic:topic>/delete/", views_topics.topic_delete, name="delete"),
     # Retention policies and compliance
     path("", include("topics.retention.urls")),
+    # Consumer groups
+    path("", include("topics.groups.urls")),
 ]

@@ -7,6 +7,7 @@ process (`isolation.py`): a librdkafka abort there costs one answer, not the con
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -71,6 +72,58 @@ def group_members(cluster_name: str, group_id: str) -> tuple[str, list[GroupMemb
         for member_id, client_id, host, assigned in answer["members"]
     ]
     return _state_name(answer["state"]), members
+
+
+@dataclass(frozen=True)
+class GroupDescription:
+    group_id: str
+    state: str
+    assignor: str
+    coordinator: int | None
+    members: tuple[GroupMember, ...]
+
+
+def _description(group_id: str, answer: dict[str, object]) -> GroupDescription:
+    members = answer["members"]
+    assert isinstance(members, list)
+    coordinator = answer["coordinator"]
+    return GroupDescription(
+        group_id=group_id,
+        state=_state_name(str(answer["state"])),
+        assignor=str(answer["assignor"] or ""),
+        coordinator=coordinator if isinstance(coordinator, int) else None,
+        members=tuple(
+            GroupMember(member_id=member_id, client_id=client_id, host=host, assignments=tuple(map(tuple, assigned)))
+            for member_id, client_id, host, assigned in members
+        ),
+    )
+
+
+def describe_groups(cluster_name: str, group_ids: Sequence[str]) -> dict[str, GroupDescription]:
+    """State, assignor, coordinator and members of many groups, described in batches.
+
+    A group whose description failed is left out (the caller shows it as unknown); a
+    cluster that does not answer raises as usual.
+    """
+    cluster = require_cluster(cluster_name)
+    result: dict[str, GroupDescription] = {}
+    for start in range(0, len(group_ids), GROUP_BATCH):
+        batch = list(group_ids[start : start + GROUP_BATCH])
+        answers = run(cluster, "describe_groups", batch, what="describing consumer groups")
+        for group_id, answer in answers.items():
+            if isinstance(answer, dict):
+                result[group_id] = _description(group_id, answer)
+    return result
+
+
+def describe_group(cluster_name: str, group_id: str) -> GroupDescription:
+    """One group's state, assignor, coordinator and members."""
+    cluster = require_cluster(cluster_name)
+    what = f"describing group `{group_id}`"
+    answer = run(cluster, "describe_groups", [group_id], what=what)[group_id]
+    if isinstance(answer, tuple):
+        _group_failure(cluster_name, group_id, answer, what)
+    return _description(group_id, answer)
 
 
 def alter_offsets(cluster_name: str, group_id: str, offsets: Mapping[Partition, int]) -> None:

@@ -145,7 +145,12 @@ class Child:
     def alter_group_offsets(self, group_id: str, offsets: list[tuple[str, int, int]], timeout: float) -> None:
         request = ConsumerGroupTopicPartitions(group_id, [TopicPartition(t, p, o) for t, p, o in offsets])
         for future in self.admin.alter_consumer_group_offsets([request], request_timeout=timeout).values():
-            future.result(timeout=timeout + 1)
+            answer = future.result(timeout=timeout + 1)
+            # The broker refuses per partition (UNKNOWN_MEMBER_ID for an active group): the
+            # future succeeds and the refusal is only in each partition's error.
+            for tp in answer.topic_partitions or []:
+                if tp.error is not None:
+                    raise KafkaException(tp.error)
 
     def delete_groups(self, group_ids: list[str], timeout: float) -> None:
         futures = self.admin.delete_consumer_groups(group_ids, request_timeout=timeout)

@@ -1,7 +1,8 @@
 """The produce page: a form, a preview of exactly what will be sent, then the send itself.
 
 "Produce a copy" on an event links here with `key`, `value`, `headers` (a JSON list of
-{key, value}) and `partition` in the query string; the form starts from them.
+{key, value}) and `partition` in the query string (optionally `value_format` and `subject`);
+the form starts from them.
 """
 
 from __future__ import annotations
@@ -98,7 +99,13 @@ def _prefill(query: QueryDict) -> tuple[ProduceForm, list[tuple[str, str]], list
         except (ValueError, RecursionError):
             headers = []
             notices.append("The link's headers are not a JSON list of {key, value}: left out.")
-    initial = {"key": query.get("key", ""), "value": value, "value_format": value_format, "partition": partition}
+    initial = {
+        "key": query.get("key", ""),
+        "value": value,
+        "value_format": value_format,
+        "subject": query.get("subject", ""),
+        "partition": partition,
+    }
     return ProduceForm(initial=initial), headers, notices
 
 

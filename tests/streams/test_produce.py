@@ -439,6 +439,9 @@ def test_the_page_is_prefilled_from_a_produce_a_copy_link(
     html = response.content.decode()
     assert 'value="trace-id"' in html
     assert "&lt;b&gt;&amp;" in html and "<b>&" not in html  # escaped, never markup
+    avro = client_as("operator").get(f"{page_path(topic_name)}?value=%7B%7D&value_format=avro&subject=orders-value")
+    assert avro.context["form"]["value_format"].value() == "avro"
+    assert avro.context["form"]["subject"].value() == "orders-value"
     broken = client_as("operator").get(f"{page_path(topic_name)}?headers=not-json&partition=x")
     assert broken.status_code == 200
     assert "headers are not a JSON list" in broken.content.decode()
@@ -469,6 +472,9 @@ def test_the_preview_shows_what_will_be_sent_and_sends_nothing(
     assert "&quot;items&quot;: [\n    1," in html  # the decoded value, pretty-printed (and escaped)
     assert "<form" not in html  # only the preview fragment
     assert "7 B" in html  # the key's size
+    without_js = client.post(page_path(topic_name), form)  # a plain form post: the whole page with its preview
+    assert without_js.status_code == 200
+    assert "<form" in without_js.content.decode() and "What will be sent" in without_js.content.decode()
     assert end_offsets(kafka_bootstrap, topic_name, 4) == [0, 0, 0, 0]
     bad = client.post(page_path(topic_name), {**form, "value": '{"id": 9,,}'}, HTTP_HX_REQUEST="true")
     assert bad.status_code == 200  # htmx swaps 2xx only: the fragment carries the error

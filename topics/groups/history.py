@@ -1,0 +1,98 @@
+"""Lag history: a beat task samples every group's lag; pages read it back as series.
+
+Each sample is one compact row per group (the total and the lag per topic). Samples older
+than LAG_HISTORY_DAYS are deleted by the same task. One cluster that does not answer is
+skipped (and logged) without holding up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from backbone_admin.clusters import all_clusters
+from backbone_admin.kafka import BackboneError
+from topics.groups.lag import Snapshot, read_snapshot
+from topics.groups.models import LagSample
+
+log = logging.getLogger("backbone.groups")
+
+# Ranges the detail page offers, in seconds; the chart shows at most CHART_POINTS points.
+RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600}
+DEFAULT_RANGE = "1h"
+CHART_POINTS = 240
+SPARKLINE_SECONDS = 3600
+SPARKLINE_POINTS = 40
+
+
+def record_samples(cluster: str, snap: Snapshot, at: datetime) -> int:
+    rows = [
+        LagSample(cluster=cluster, group=r.group_id, sampled_at=at, total_lag=r.lag, topics=dict(r.topic_lags))
+        for r in snap.rows
+    ]
+    LagSample.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def prune(now: datetime | None = None) -> int:
+    """Delete samples older than LAG_HISTORY_DAYS; how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=float(settings.LAG_HISTORY_DAYS))
+    deleted, _ = LagSample.objects.older_than(cutoff).delete()
+    return deleted
+
+
+def sample_all() -> dict[str, int | str]:
+    """Sample the lag of every group of every cluster, then prune; per cluster: samples written or the error."""
+    result: dict[str, int | str] = {}
+    at = timezone.now()
+    for cluster in all_clusters():
+        try:
+            result[cluster.name] = record_samples(cluster.name, read_snapshot(cluster.name), at)
+        except BackboneError as exc:
+            log.warning("lag sampling skipped cluster %s: %s", cluster.name, exc.message)
+            result[cluster.name] = exc.message
+    result["pruned"] = prune(at)
+    return result
+
+
+def _downsample(
+    points: Sequence[tuple[datetime, int | None]], start: datetime, seconds: int, buckets: int
+) -> list[tuple[datetime, int | None]]:
+    """At most `buckets` points: the highest lag of each time bucket (a peak never disappears)."""
+    if len(points) <= buckets:
+        return list(points)
+    width = seconds / buckets
+    grouped: dict[int, tuple[datetime, int | None]] = {}
+    for at, value in points:
+        index = min(buckets - 1, int((at - start).total_seconds() / width))
+        current = grouped.get(index)
+        if current is None or (value is not None and (current[1] is None or value > current[1])):
+            grouped[index] = (at, value)
+    return [grouped[i] for i in sorted(grouped)]
+
+
+def series(cluster: str, group: str, range_name: str = DEFAULT_RANGE) -> list[tuple[datetime, int | None]]:
+    """(sampled_at, total lag) of one group over a named range, oldest first."""
+    seconds = RANGES[range_name]
+    start = timezone.now() - timedelta(seconds=seconds)
+    points = list(LagSample.objects.of(cluster, group).since(start).values_list("sampled_at", "total_lag"))
+    return _downsample(points, start, seconds, CHART_POINTS)
+
+
+def recent(cluster: str, groups: Sequence[str]) -> dict[str, list[int | None]]:
+    """The last hour of total lag of each group, for the list's sparklines."""
+    start = timezone.now() - timedelta(seconds=SPARKLINE_SECONDS)
+    found: dict[str, list[tuple[datetime, int | None]]] = defaultdict(list)
+    rows = (
+        LagSample.objects.filter(cluster=cluster, group__in=list(groups), sampled_at__gte=start)
+        .order_by("sampled_at")
+        .values_list("group", "sampled_at", "total_lag")
+    )
+    for group, at, lag in rows:
+        found[group].append((at, lag))
+    return {g: [v for _, v in _downsample(p, start, SPARKLINE_SECONDS, SPARKLINE_POINTS)] for g, p in found.items()}

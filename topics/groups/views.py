@@ -1,0 +1,167 @@
+"""Consumer group pages: list (htmx search/sort/paging), detail with lag chart, rewind, delete."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from backbone_admin.clusters import ClusterConfig
+from backbone_admin.kafka import Conflict, InvalidRequest
+from backbone_admin.models import Role
+from backbone_admin.roles import has_role, require_role
+from backbone_admin.web import backbone_errors
+from topics.groups import charts, history, lag, rewind, services
+
+
+def _hx(request: HttpRequest) -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _permissions(request: HttpRequest, config: ClusterConfig) -> dict[str, bool]:
+    writable = not config.read_only
+    return {
+        "can_rewind": writable and has_role(request.user, config.name, Role.OPERATOR),
+        "can_delete": writable and has_role(request.user, config.name, Role.ADMIN),
+    }
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        return default
+
+
+COLUMNS = [
+    ("name", "Group"),
+    ("state", "State"),
+    (None, "Type / assignor"),
+    ("members", "Members"),
+    (None, "Topics"),
+    ("lag", "Total lag"),
+    (None, "Lag, last hour"),
+]
+
+
+@backbone_errors
+def group_list(request: HttpRequest, cluster: str) -> HttpResponse:
+    config = require_role(request.user, cluster, Role.VIEWER)
+    q = request.GET
+    sort = q.get("sort") or "name"
+    params = {
+        "search": q.get("search", ""),
+        "sort": sort if sort in lag.SORTS else "name",
+        "order": "desc" if q.get("order") == "desc" else "asc",
+    }
+    error = None
+    page = None
+    rows: list[dict[str, Any]] = []
+    try:
+        page = lag.group_page(
+            config.name,
+            **params,
+            page=_int(q.get("page"), 1),
+            page_size=_int(q.get("page_size"), lag.PAGE_SIZE),
+            refresh=q.get("refresh") == "1",
+            user=request.user,
+        )
+    except InvalidRequest as exc:
+        error = exc.message
+    if page is not None:
+        trends = history.recent(config.name, [r.group_id for r in page.rows])
+        rows = [{"row": r, "spark": charts.sparkline(trends.get(r.group_id, []))} for r in page.rows]
+    context: dict[str, Any] = {"cluster": config.public(), "page": page, "rows": rows, "error": error}
+    context.update(params=params, columns=COLUMNS)
+    template = "topics/groups/group_list.html#table" if _hx(request) else "topics/groups/group_list.html"
+    return render(request, template, context, status=400 if error and not _hx(request) else 200)
+
+
+def _detail_context(request: HttpRequest, config: ClusterConfig, group: str) -> dict[str, Any]:
+    range_name = request.GET.get("range", history.DEFAULT_RANGE)
+    if range_name not in history.RANGES:
+        range_name = history.DEFAULT_RANGE
+    detail = lag.read_group(config.name, group)
+    end = timezone.now()
+    start = end - timedelta(seconds=history.RANGES[range_name])
+    chart = charts.line_chart(history.series(config.name, group, range_name), start, end)
+    return {
+        "cluster": config.public(),
+        "group": detail,
+        "chart": chart,
+        "range": range_name,
+        "ranges": list(history.RANGES),
+        "sample_interval": f"{float(settings.LAG_SAMPLE_INTERVAL):g}",
+        **_permissions(request, config),
+    }
+
+
+@backbone_errors
+def group_detail(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
+    config = require_role(request.user, cluster, Role.VIEWER)
+    return render(request, "topics/groups/group_detail.html", _detail_context(request, config, group))
+
+
+@require_POST
+@backbone_errors
+def group_rewind(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
+    """Preview (action=preview) or apply (action=apply) a rewind; the result fragment for htmx."""
+    applying = request.POST.get("action") == "apply"
+    config = require_role(request.user, cluster, Role.OPERATOR if applying else Role.VIEWER, change=applying)
+    data = {
+        "to": request.POST.get("to", ""),
+        "value": request.POST.get("value", ""),
+        "topic": request.POST.get("topic", ""),
+        "partitions": request.POST.get("partitions", ""),
+        "dry_run": not applying,
+    }
+    context: dict[str, Any] = {"cluster": config.public(), "group_id": group, "form": data, "plan": None}
+    context.update(_permissions(request, config))
+    status = 200
+    try:
+        req = rewind.parse_request(data)
+        plan = services.group_rewind(user=request.user, cluster=config.name, group=group, req=req, request=request)
+    except (InvalidRequest, Conflict) as exc:
+        context["error"] = exc.message
+        context["fields"] = exc.fields
+        status = exc.status
+    else:
+        if applying:
+            messages.success(
+                request,
+                f"Rewind applied to {len(plan.changes)} partition(s): {plan.re_consumed:,} event(s) to consume again, "
+                f"{plan.skipped:,} skipped.",
+            )
+            url = reverse("topics:group", kwargs={"cluster": config.name, "group": group})
+            if _hx(request):
+                return HttpResponse(status=204, headers={"HX-Redirect": url})
+            return redirect(url)
+        context["plan"] = plan
+    if not _hx(request):
+        page = _detail_context(request, config, group)
+        return render(request, "topics/groups/group_detail.html", {**page, **context}, status=status)
+    # htmx swaps only 2xx answers: the error is in the fragment.
+    return render(request, "topics/groups/group_detail.html#rewind_result", context)
+
+
+@require_POST
+@backbone_errors
+def group_delete(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
+    config = require_role(request.user, cluster, Role.ADMIN, change=True)
+    if request.POST.get("confirm", "") != group:
+        messages.error(request, f"Type the group id `{group}` to confirm the deletion.")
+        return redirect("topics:group", cluster=config.name, group=group)
+    try:
+        services.group_delete(user=request.user, cluster=config.name, group=group, request=request)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return redirect("topics:group", cluster=config.name, group=group)
+    messages.success(request, f"Consumer group {group} deleted.")
+    return redirect("topics:groups", cluster=config.name)
