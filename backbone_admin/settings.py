@@ -208,6 +208,20 @@ PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
 # The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
 # the test suite turn this off when they start it.
 KAFKA_VALIDATE_ONLY_FIRST = env.bool("KAFKA_VALIDATE_ONLY_FIRST", default=True)
+# Live tail (streams/tail): a viewer asks for up to TAIL_MAX_RATE events/s (TAIL_DEFAULT_RATE
+# when it does not say); over its rate it gets a fair sample and the count of the rest. Events
+# are pushed at most every TAIL_BATCH_MS; a viewer's queue holds at most TAIL_QUEUE events and
+# TAIL_QUEUE_BYTES of event JSON (the oldest go first, counted), and at most TAIL_IN_FLIGHT
+# pushes wait for the browser's acknowledgement. Values are cut at TAIL_MAX_VALUE characters;
+# the topic's partitions are re-read every TAIL_METADATA_INTERVAL seconds.
+TAIL_MAX_RATE = env.int("TAIL_MAX_RATE", default=1000)
+TAIL_DEFAULT_RATE = env.int("TAIL_DEFAULT_RATE", default=100)
+TAIL_BATCH_MS = env.int("TAIL_BATCH_MS", default=100)
+TAIL_QUEUE = env.int("TAIL_QUEUE", default=1000)
+TAIL_QUEUE_BYTES = env.int("TAIL_QUEUE_BYTES", default=4 * 1024 * 1024)
+TAIL_IN_FLIGHT = env.int("TAIL_IN_FLIGHT", default=4)
+TAIL_MAX_VALUE = env.int("TAIL_MAX_VALUE", default=4096)
+TAIL_METADATA_INTERVAL = env.float("TAIL_METADATA_INTERVAL", default=10.0)
 
 # Checked by `backbone_user --password`, `ensure_admin` and Django's password forms.
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from streams.tail import views
+
+urlpatterns = [
+    path("clusters/<str:cluster>/topics/<topic:topic>/tail/", views.tail, name="tail"),
+    path("tail/stats/", views.tail_stats, name="tail_stats"),
+]
