@@ -166,6 +166,9 @@ def _parse_cluster(raw: Any, index: int) -> ClusterConfig:
             raise ClusterConfigError(f"{where}: {protocol} needs sasl_username and sasl_password")
     elif mechanism:
         raise ClusterConfigError(f"{where}: sasl_mechanism is set but security_protocol is {protocol}")
+    registry = values.get("schema_registry_url")
+    if registry and not registry.lower().startswith(("http://", "https://")):
+        raise ClusterConfigError(f"{where}: schema_registry_url must be an http:// or https:// URL")
     partitioner = values.get("partitioner")
     if partitioner is not None and partitioner not in PARTITIONERS:
         raise ClusterConfigError(f"{where}: partitioner must be one of {', '.join(PARTITIONERS)}")

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
+from django.conf import settings
 
 from backbone_admin.kafka.client import (
     base_config,
     build_client,
+    configured_timeout,
     raise_translated,
     require_cluster,
     timeout,
@@ -32,7 +34,11 @@ def _producer(cluster_name: str) -> Producer:
                     "enable.idempotence": True,
                     "linger.ms": 5,
                     "compression.type": "lz4",
-                    "message.timeout.ms": int(timeout() * 1000) * 2,
+                    "message.timeout.ms": int(configured_timeout() * 1000) * 2,
+                    # The console never creates a topic by producing to it, whatever the broker allows.
+                    "allow.auto.create.topics": False,
+                    # Room for the largest value the produce form accepts, plus key and headers.
+                    "message.max.bytes": max(1_000_000, int(settings.PRODUCE_MAX_BYTES) + 64 * 1024),
                 }
             )
             producer = _producers[cluster_name] = build_client(lambda _: Producer(conf), cluster)
