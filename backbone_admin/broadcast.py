@@ -95,3 +95,15 @@ def cluster_health(healths: list[ClusterHealth]) -> None:
         CLUSTER_HEALTH_GROUP,
         {"type": "cluster.health", "clusters": [health_message(h) for h in healths]},
     )
+
+
+def job_group(job_id: int) -> str:
+    return f"job-{job_id}"
+
+
+def job_progress(job_id: int, payload: dict[str, Any]) -> None:
+    """Push a job's status and progress to its open pages (ws/jobs/<id>/)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(job_group(job_id), {"type": "job.progress", "job": payload})

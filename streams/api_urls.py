@@ -4,4 +4,5 @@ import topics.converters  # noqa: F401 - registers the <topic:...> converter use
 
 urlpatterns = [
     path("", include("streams.browse.api_urls")),
+    path("", include("streams.jobs.api_urls")),
 ]

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("streams.browse.urls")),
     path("", include("streams.produce.urls")),
     path("", include("streams.tail.urls")),
+    path("", include("streams.jobs.urls")),
 ]

@@ -14,6 +14,7 @@ topic on the broker as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -32,6 +34,7 @@ from backbone_admin import clusters
 from backbone_admin.kafka import reset_clients
 from backbone_admin.models import ApiToken, AuditEntry, Role
 from backbone_admin.roles import assign_role
+from streams.jobs.models import Job
 from topics.models import RetentionPolicy
 
 ROLES = [r.value for r in Role]
@@ -53,12 +56,13 @@ class Rule:
     scope: str
     role: str | None = None
     write: bool = False
-    body: Any = None  # what to send; None = nothing (JSON `{}` to the API)
+    body: Any = None  # what to send; None = nothing (JSON `{}` to the API); "{topic}" etc. filled in
     own: bool = False  # the object in the URL belongs to the requester (else to a bystander)
+    on: str | None = None  # for `cluster` rules on URLs without one: the cluster of the object (a job's)
 
 
-def on_cluster(role: str, *, write: bool = False, body: Any = None) -> Rule:
-    return Rule("cluster", role, write, body)
+def on_cluster(role: str, *, write: bool = False, body: Any = None, on: str | None = None) -> Rule:
+    return Rule("cluster", role, write, body, on=on)
 
 
 def global_role(role: str, body: Any = None) -> Rule:
@@ -69,6 +73,19 @@ ANY_ROLE = Rule("any", Role.VIEWER)
 LOGIN = Rule("login")
 PUBLIC = Rule("public")
 VIEWER = on_cluster(Role.VIEWER)
+READER = on_cluster(Role.READER)  # event contents
+# Jobs have no cluster in their URL: the role counts on the job's (source) cluster.
+JOB_VIEWER = on_cluster(Role.VIEWER, on=NORMAL)
+JOB_OPERATOR = on_cluster(Role.OPERATOR, on=NORMAL)
+NO_SUCH_PARTITION = {
+    "kind": "export",
+    "cluster": NORMAL,
+    "topic": "{topic}",
+    "format": "jsonl",
+    "start": "earliest",
+    "end": "latest",
+    "partitions": [99],
+}
 # Bodies that pass the role check but fail validation before the broker is asked anything.
 BAD_CONFIG = {"cfg:retention.ms": "-5"}
 BAD_POLICY = {"name": "", "topic_pattern": "", "priority": "not-a-number"}
@@ -138,6 +155,50 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     "api-token": {"DELETE": [Rule("login", own=True), global_role(Role.ADMIN)]},
     "tokens": {"GET": global_role(Role.ADMIN)},
     "token-revoke": {"POST": global_role(Role.ADMIN)},
+    # Consumer groups: viewers read and preview a rewind; operators apply it; admins delete.
+    "api-groups": {"GET": VIEWER},
+    "topics:groups": {"*": VIEWER},
+    "api-group": {"GET": VIEWER, "DELETE": on_cluster(Role.ADMIN, write=True)},  # the group is put back
+    "topics:group": {"*": VIEWER},
+    "api-group-reset": {
+        "POST": [
+            on_cluster(Role.VIEWER, body={"topic": "{topic}", "to": "earliest"}),
+            on_cluster(Role.OPERATOR, write=True, body={"topic": "{topic}", "to": "nowhere", "dry_run": False}),
+        ]
+    },
+    "topics:group_rewind": {
+        "POST": [
+            on_cluster(Role.VIEWER, body={"action": "preview", "topic": "{topic}", "to": "nowhere"}),
+            on_cluster(Role.OPERATOR, write=True, body={"action": "apply", "topic": "{topic}", "to": "nowhere"}),
+        ]
+    },
+    "topics:group_delete": {"POST": on_cluster(Role.ADMIN, write=True, body={"confirm": "not-the-group"})},
+    # Event contents: readers; producing: operators on writable clusters.
+    "api-messages": {"GET": READER, "POST": on_cluster(Role.OPERATOR, write=True, body={"partition": "first"})},
+    "streams:messages": {"*": READER},
+    "streams:event": {"*": READER},
+    "streams:event_download": {"*": READER},
+    "streams:key_timeline": {"*": READER},
+    "streams:tail": {"GET": READER},
+    "streams:tail_stats": {"GET": global_role(Role.ADMIN)},
+    "streams:produce": {"*": on_cluster(Role.OPERATOR, write=True, body={"partition": "first"})},
+    # Jobs: listed for anyone (filtered to clusters they see), read by viewers of the job's
+    # cluster, started, cancelled and retried by its operators; an export needs no writable
+    # source, a replay writes to its target (by default the source cluster itself).
+    "api-jobs": {"GET": LOGIN, "POST": on_cluster(Role.OPERATOR, on=NORMAL, body=NO_SUCH_PARTITION)},
+    "api-job": {"GET": JOB_VIEWER},
+    "api-job-cancel": {"POST": JOB_OPERATOR},
+    "api-job-retry": {"POST": JOB_OPERATOR},
+    "api-job-download": {"GET": on_cluster(Role.READER, on=NORMAL)},
+    "streams:jobs": {"GET": LOGIN},
+    "streams:job": {"GET": JOB_VIEWER},
+    "streams:job_cancel": {"POST": JOB_OPERATOR},
+    "streams:job_retry": {"POST": JOB_OPERATOR},
+    "streams:job_export": {"*": on_cluster(Role.OPERATOR, body={"partitions": "99"})},
+    "streams:job_replay": {
+        "GET": on_cluster(Role.OPERATOR),
+        "POST": on_cluster(Role.OPERATOR, write=True, body={"partitions": "99", "target_topic": "{topic}-copy"}),
+    },
 }
 
 # Django's own admin has its own login and staff checks (is_staff), outside the console's roles.
@@ -254,6 +315,18 @@ FEWER_PEOPLE = (
 )
 
 
+def _people(rule: Rule, cluster: str | None, *, like_get: bool) -> list[Person]:
+    """Who is asked. A grant on a third cluster is the same case as a grant on `other`, so only
+    grants on the cluster in question and on `other` are asked; reads on the read-only cluster
+    (the read-only flag refuses writes only) and methods handled like GET by fewer people."""
+    if like_get:
+        return FEWER_PEOPLE
+    if cluster == READ_ONLY and not rule.write:
+        return [Person(None), *(Person(role, READ_ONLY) for role in ROLES), Person(Role.ADMIN, OTHER)]
+    here = cluster or rule.on or NORMAL
+    return [person for person in PEOPLE if person.where in (None, here, OTHER)]
+
+
 def expected_allowed(rule: Rule, person: Person, cluster: str | None) -> bool:
     if rule.scope in ("public", "login"):
         return True
@@ -261,6 +334,7 @@ def expected_allowed(rule: Rule, person: Person, cluster: str | None) -> bool:
         return person.role is not None
     if rule.scope == "global":
         return person.where is None and Role.rank(person.role) >= Role.rank(rule.role)
+    cluster = cluster or rule.on
     assert cluster is not None
     role_here = person.role if person.where in (None, cluster) else None
     if Role.rank(role_here) < Role.rank(rule.role):
@@ -272,6 +346,8 @@ def expected_allowed(rule: Rule, person: Person, cluster: str | None) -> bool:
 class World:
     topic: str
     policy: str
+    group: str
+    job: int
     bystander_token: int
     clients: dict[Person, Client] = field(default_factory=dict)
     tokens: dict[Person, int] = field(default_factory=dict)
@@ -320,12 +396,46 @@ def _policies() -> list[tuple[Any, ...]]:
     return list(RetentionPolicy.objects.order_by("name").values_list("name", "topic_pattern", "priority", "configs"))
 
 
+GROUPS: list[str] = []
+
+
+def _new_group(kafka_admin: AdminClient, topic: str) -> str:
+    """A new empty consumer group with a committed offset on the topic (the commit creates it).
+
+    A deleted group is replaced by a new one rather than committed to again under its old id.
+    """
+    group = f"g-matrix-{uuid.uuid4().hex[:8]}"
+    offsets = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])
+    kafka_admin.alter_consumer_group_offsets([offsets])[group].result(10)
+    GROUPS.append(group)
+    return group
+
+
+@pytest.fixture(scope="module")
+def matrix_group(kafka_admin: AdminClient, matrix_topic: str) -> Iterator[str]:
+    yield _new_group(kafka_admin, matrix_topic)
+    for group in GROUPS:
+        with contextlib.suppress(Exception):  # deleted by an allowed request already
+            kafka_admin.delete_consumer_groups([group])[group].result(10)
+    GROUPS.clear()
+
+
 @pytest.fixture
-def world(matrix_clusters: None, matrix_topic: str, django_user_model: Any) -> World:
+def world(matrix_clusters: None, matrix_topic: str, matrix_group: str, django_user_model: Any) -> World:
     policy = f"matrix-{uuid.uuid4().hex[:6]}"
     _ensure_policy(policy)
     bystander = django_user_model.objects.create(username=f"m{uuid.uuid4().hex[:10]}")
-    world = World(topic=matrix_topic, policy=policy, bystander_token=ApiToken.issue(bystander)[0].pk)
+    # A bystander's export on `local`, queued (nothing runs it: the test's transaction never commits).
+    job = Job.objects.create(
+        kind=Job.Kind.EXPORT, cluster=NORMAL, topic=matrix_topic, params={"format": "jsonl"}, created_by=bystander
+    )
+    world = World(
+        topic=matrix_topic,
+        policy=policy,
+        group=GROUPS[-1],  # the latest: an allowed DELETE in an earlier test replaced the first
+        job=job.pk,
+        bystander_token=ApiToken.issue(bystander)[0].pk,
+    )
     for person in PEOPLE:
         user = django_user_model.objects.create(username=f"m{uuid.uuid4().hex[:10]}")
         if person.role:
@@ -344,11 +454,29 @@ def world(matrix_clusters: None, matrix_topic: str, django_user_model: Any) -> W
 
 def _url(route: Route, world: World, cluster: str | None, rule: Rule, person: Person | None) -> str:
     token = world.tokens[person] if rule.own and person is not None else world.bystander_token
-    values = {"cluster": cluster or NORMAL, "topic": world.topic, "name": world.policy, "token_id": str(token)}
+    values = {
+        "cluster": cluster or NORMAL,
+        "topic": world.topic,
+        "name": world.policy,
+        "group": world.group,
+        "job_id": str(world.job),
+        "token_id": str(token),
+    }
     unknown = [p for p in route.params if p not in values]
     assert not unknown, f"route {route.name} has URL parameter(s) {unknown} the matrix cannot fill: add them to _url"
     path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route.pattern)
     return "/" + path
+
+
+def _fill(body: Any, world: World) -> Any:
+    """The body with "{topic}" and "{group}" replaced by this run's names."""
+    if isinstance(body, str):
+        return body.replace("{topic}", world.topic).replace("{group}", world.group)
+    if isinstance(body, dict):
+        return {key: _fill(value, world) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_fill(value, world) for value in body]
+    return body
 
 
 def _send(client: Client, method: str, url: str, route: Route, body: Any) -> Any:
@@ -378,27 +506,29 @@ def _changes_so_far() -> int:
 def _check(route: Route, world: World, kafka_admin: AdminClient) -> list[str]:
     problems: list[str] = []
     before_topic = _topic_state(kafka_admin, world.topic)
+    name = route.name
     is_cluster_route = "cluster" in route.params
     for method in route.methods:
         like_get = route.methods == METHODS and method not in ("GET", "POST") and method not in MATRIX[route.name]
-        people = FEWER_PEOPLE if like_get else PEOPLE
         rules = _declared(route, method)
         assert rules is not None, f"route {route.name} has no declared role for {method}: add it to the matrix"
         for rule in rules:
             for cluster in (NORMAL, READ_ONLY) if is_cluster_route else (None,):
                 if rule.scope == "public":
                     url = _url(route, world, cluster, rule, None)
-                    response = _send(Client(), method, url, route, rule.body)
+                    response = _send(Client(), method, url, route, _fill(rule.body, world))
                     if response.status_code >= 500 or response.status_code in (401, 403):
                         problems.append(f"{method} {url} anonymous: {response.status_code}, expected public access")
                     continue
-                for person in people:
+                for person in _people(rule, cluster, like_get=like_get):
                     client = world.clients[person]
                     url = _url(route, world, cluster, rule, person)
                     _ensure_policy(world.policy)
                     changes, policies = _changes_so_far(), _policies()
-                    response = _send(client, method, url, route, rule.body)
+                    response = _send(client, method, url, route, _fill(rule.body, world))
                     allowed = expected_allowed(rule, person, cluster)
+                    if "group" in route.params and not refused(response) and (method == "DELETE" or "delete" in name):
+                        world.group = _new_group(kafka_admin, world.topic)  # deleted for real: the next asks another
                     status = response.status_code
                     where = f"{method} {url} body={rule.body} as {person.label}: {status}"
                     if status >= 500:

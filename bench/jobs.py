@@ -1,0 +1,303 @@
+"""Export and replay jobs on a real Celery worker, next to bare confluent-kafka loops in the same run.
+
+Run from the repository root, needing nothing running:
+
+    .venv/bin/python bench/jobs.py [--events 1000000] [--size 200] [--partitions 6]
+
+It starts its own Tansu broker, Redis and SQLite database (bench/harness.py), fills one topic
+with `--events` events of `--size` bytes on `--partitions` partitions, and times, in one run:
+
+- bare export: a confluent-kafka Consumer assigned to every partition, `consume(50000)` batches,
+  raw values joined by newlines written to a file (the fastest loop; nothing else per event);
+- the export job: JSON Lines with key, headers, partition, offset, timestamp, on one worker
+  process, and the peak RSS of that process sampled every 50 ms;
+- bare replay: `consume(50000)` → `produce()` of each event (key, value, headers, timestamp,
+  same partition) → flush, into a fresh topic;
+- the replay job (transactions, provenance headers, checkpoints) with one and with two worker
+  processes, each into a fresh topic.
+
+Targets (issue 9): export ≥ 60% of the bare loop, worker RSS ≤ 150 MB and flat as the topic
+grows (compare two sizes); replay ≥ 50% of the bare loop.
+Traffic goes to 127.0.0.1 only; every loop is bounded; all processes stop at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import Stack, console_env, manage, start_broker_and_redis  # noqa: E402
+
+SOURCE = "bench-jobs-source"
+TIMEOUT = 1800.0
+
+
+def fill(bootstrap: str, events: int, size: int, partitions: int) -> float:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(SOURCE, partitions, 1)])[SOURCE].result(30)
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"}
+    )
+    started = time.monotonic()
+    value = b"v" * size
+    headers = [("source", b"bench")]
+    for i in range(events - partitions):
+        producer.produce(SOURCE, value=value, key=f"key-{i}".encode(), partition=i % partitions, headers=headers)
+        if i % 10000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    for p in range(partitions):  # the last event of each partition alone: Tansu's `latest` is then exact
+        producer.produce(SOURCE, value=value, key=b"last", partition=p, headers=headers)
+        producer.flush(30)
+    return time.monotonic() - started
+
+
+def _consumer(bootstrap: str, partitions: int) -> Any:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-bare",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.max.bytes": 16 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+        }
+    )
+    consumer.assign([TopicPartition(SOURCE, p, OFFSET_BEGINNING) for p in range(partitions)])
+    return consumer
+
+
+def bare_export(bootstrap: str, partitions: int, path: Path) -> tuple[int, float]:
+    consumer = _consumer(bootstrap, partitions)
+    count, ended = 0, 0
+    started = time.monotonic()
+    with path.open("wb") as out:
+        while ended < partitions and time.monotonic() - started < TIMEOUT:
+            messages = consumer.consume(50000, 1.0)
+            values = []
+            for msg in messages:
+                if msg.error():
+                    ended += 1
+                    continue
+                values.append(msg.value())
+            if values:
+                out.write(b"\n".join(values))
+                out.write(b"\n")
+                count += len(values)
+    elapsed = time.monotonic() - started
+    consumer.close()
+    return count, elapsed
+
+
+def bare_replay(bootstrap: str, partitions: int, target: str) -> tuple[int, float]:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(target, partitions, 1)])[target].result(30)
+    consumer = _consumer(bootstrap, partitions)
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "batch.size": 1024 * 1024,
+            "compression.type": "lz4",
+            "enable.idempotence": True,
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
+    count, ended = 0, 0
+    started = time.monotonic()
+    while ended < partitions and time.monotonic() - started < TIMEOUT:
+        for msg in consumer.consume(50000, 1.0):
+            if msg.error():
+                ended += 1
+                continue
+            while True:
+                try:
+                    producer.produce(
+                        target,
+                        value=msg.value(),
+                        key=msg.key(),
+                        headers=msg.headers(),
+                        partition=msg.partition(),
+                        timestamp=msg.timestamp()[1],
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            count += 1
+        producer.poll(0)
+    producer.flush(120)
+    elapsed = time.monotonic() - started
+    consumer.close()
+    return count, elapsed
+
+
+class RssWatch:
+    """Peak RSS of each pool process of a Celery worker (its children), sampled every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                for child in self.root.children(recursive=True):
+                    self.peak = max(self.peak, child.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.peak
+
+
+def run_job(body: dict[str, Any], user: Any) -> tuple[Any, float]:
+    from streams.jobs.models import Job
+    from streams.jobs.requests import parse_request
+    from streams.jobs.services import job_start
+
+    started = time.monotonic()
+    job = job_start(user=user, ask=parse_request(body))
+    while time.monotonic() - started < TIMEOUT:
+        job = Job.objects.get(pk=job.pk)
+        if job.finished:
+            break
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    if job.status != Job.Status.SUCCEEDED:
+        raise SystemExit(f"job {job.pk} {job.status}: {job.error}")
+    return job, elapsed
+
+
+def start_worker(stack: Stack, env: dict[str, str], concurrency: int) -> Any:
+    name = f"worker-{concurrency}"
+    cmd = [sys.executable, "-m", "celery", "-A", "backbone_admin", "worker", "--loglevel", "WARNING",
+           "--concurrency", str(concurrency), "--without-heartbeat", "--without-mingle", "--without-gossip",
+           "-n", f"{name}@%h"]  # fmt: skip
+    proc = stack.start(name, cmd, env)
+    deadline = time.monotonic() + 60
+    log = stack.workdir / f"{name}.log"
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            raise SystemExit(f"the worker did not start:\n{stack.tail(name)}")
+        # Celery logs "ready." at INFO; at WARNING the pool children appearing say the same.
+        import psutil
+
+        if len(psutil.Process(proc.pid).children()) >= concurrency and log.exists():
+            time.sleep(1.0)
+            return proc
+    raise SystemExit(f"the worker did not start:\n{stack.tail(name)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--size", type=int, default=200)
+    parser.add_argument("--partitions", type=int, default=6)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
+        workdir = Path(tmp)
+        stack = Stack(workdir)
+        try:
+            bootstrap, redis_port = start_broker_and_redis(stack)
+            env = console_env(stack, bootstrap, redis_port)
+            env["EXPORT_ROOT"] = str(workdir / "exports")
+            env["JOBS_MAX_RUNNING_PER_USER"] = "10"
+            print("setting up: migrate, topic ...", file=sys.stderr, flush=True)
+            manage(env, "migrate", "--noinput")
+            os.environ.update(env)
+            import django
+
+            django.setup()
+            from django.contrib.auth import get_user_model
+
+            from backbone_admin.roles import assign_role
+
+            user = get_user_model().objects.create_user("bench-jobs")
+            assign_role(user, "operator")
+            filled = fill(bootstrap, args.events, args.size, args.partitions)
+            print(f"filled {args.events:,} events in {filled:.1f} s", file=sys.stderr, flush=True)
+
+            rows: list[tuple[str, int, float, str]] = []
+            count, elapsed = bare_export(bootstrap, args.partitions, workdir / "bare.txt")
+            rows.append(("bare export: consume(50000), values joined by newlines", count, elapsed, ""))
+            bare_export_rate = count / elapsed
+
+            worker = start_worker(stack, env, 1)
+            watch = RssWatch(worker.pid)
+            body = {"kind": "export", "cluster": "local", "topic": SOURCE, "format": "jsonl"}
+            job, elapsed = run_job(body, user)
+            peak = watch.stop()
+            rate = job.result["lines"] / elapsed
+            rows.append(
+                (
+                    "export job, JSON Lines, 1 worker process",
+                    job.result["lines"],
+                    elapsed,
+                    f"{100 * rate / bare_export_rate:.0f}% of bare; peak RSS {peak / 2**20:.0f} MiB",
+                )
+            )
+
+            count, elapsed = bare_replay(bootstrap, args.partitions, "bench-jobs-bare-copy")
+            rows.append(("bare replay: consume(50000) → produce, flush", count, elapsed, ""))
+            bare_replay_rate = count / elapsed
+            for workers in (1, 2):
+                if workers == 2:
+                    stack.stop([f"worker-{1}"])
+                    worker = start_worker(stack, env, 2)
+                target = f"bench-jobs-copy-{workers}"
+                from backbone_admin.kafka.topics import create_topic
+
+                create_topic("local", target, partitions=args.partitions, replication_factor=1)
+                body = {"kind": "replay", "cluster": "local", "topic": SOURCE, "target_topic": target}
+                job, elapsed = run_job(body, user)
+                written = job.result["target_events_written"]
+                rate = written / elapsed
+                rows.append(
+                    (
+                        f"replay job, {workers} worker process{'es' if workers > 1 else ''}",
+                        written,
+                        elapsed,
+                        f"{100 * rate / bare_replay_rate:.0f}% of bare",
+                    )
+                )
+        finally:
+            stack.stop()
+
+    print(f"\n## Jobs: {args.events:,} events × {args.size} B on {args.partitions} partitions\n")
+    print("| case | events | seconds | events/s | note |")
+    print("|---|---:|---:|---:|---|")
+    for what, count, elapsed, note in rows:
+        print(f"| {what} | {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Jobs: replays and exports run by Celery workers, with progress, cancel, retry and resume."""

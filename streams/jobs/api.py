@@ -1,0 +1,99 @@
+"""Jobs API: start, list, detail, cancel, download (DESIGN.md paths)."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponseBase
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backbone_admin.clusters import all_clusters
+from backbone_admin.roles import visible_clusters
+from streams.jobs import services
+from streams.jobs.models import Job
+from streams.jobs.progress import job_payload
+from streams.jobs.requests import parse_request
+
+START_DOC = (
+    'Replay: `{"kind": "replay", "cluster", "topic", "target_cluster"?, "target_topic", "start", "end", '
+    '"filter"?, "rate_limit"?, "partitions"?, "partition_mapping"?: "same"|"key", "keep_timestamps"?, '
+    '"create_target"?}`. Export: `{"kind": "export", "cluster", "topic", "format": "jsonl"|"csv", "start", '
+    '"end", "compression"?: "gzip", "filter"?, "partitions"?}`. start/end: `"earliest"`, `"latest"`, '
+    '`{"offset": n}` (the end offset is the first one not selected) or `{"timestamp": ms}`. '
+    "Starting needs the operator role on the source (and on a writable target cluster for a replay)."
+)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+@extend_schema(methods=["GET"], operation_id="jobs_list", responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    methods=["POST"],
+    operation_id="jobs_create",
+    request=OpenApiTypes.OBJECT,
+    responses={201: OpenApiTypes.OBJECT},
+    description=START_DOC,
+)
+@api_view(["GET", "POST"])
+def jobs(request: Request) -> Response:
+    """List the jobs on clusters you can see (newest first), or start a replay or an export."""
+    if request.method == "POST":
+        ask = parse_request(request.data)
+        job = services.job_start(user=request.user, ask=ask, request=request._request)
+        location = reverse("api-job", kwargs={"job_id": job.pk})
+        return Response(job_payload(job), status=201, headers={"Location": location})
+    names = [c.name for c in visible_clusters(request.user, all_clusters())]
+    queryset = Job.objects.on_clusters(names).select_related("created_by").prefetch_related("partitions")
+    status = request.query_params.get("status")
+    if status:
+        queryset = queryset.filter(status=status)
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request) or []
+    return paginator.get_paginated_response([job_payload(job) for job in page])
+
+
+@extend_schema(operation_id="jobs_retrieve", responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+def job(request: Request, job_id: int) -> Response:
+    """A job: `id`, `status`, `progress` (per partition), `result`, `error`."""
+    return Response(job_payload(services.job_for_user(request.user, job_id)))
+
+
+@extend_schema(operation_id="jobs_cancel", request=None, responses={200: OpenApiTypes.OBJECT})
+@api_view(["POST"])
+def job_cancel(request: Request, job_id: int) -> Response:
+    """Cancel a queued or running job (operator); 409 when it has already finished."""
+    job_ = services.job_for_user(request.user, job_id)
+    return Response(job_payload(services.job_cancel(user=request.user, job=job_, request=request._request)))
+
+
+@extend_schema(operation_id="jobs_retry", request=None, responses={200: OpenApiTypes.OBJECT})
+@api_view(["POST"])
+def job_retry(request: Request, job_id: int) -> Response:
+    """Run a failed job again from its checkpoints (operator); 409 unless it failed."""
+    job_ = services.job_for_user(request.user, job_id)
+    return Response(job_payload(services.job_retry(user=request.user, job=job_, request=request._request)))
+
+
+@extend_schema(
+    operation_id="jobs_download",
+    parameters=[OpenApiParameter("job_id", int, OpenApiParameter.PATH)],
+    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+)
+@api_view(["GET"])
+def job_download(request: Request, job_id: int) -> HttpResponseBase:
+    """The finished export's file (reader role on the source cluster; audited); 409 before it is complete."""
+    job_ = services.job_for_user(request.user, job_id)
+    handle, name, size = services.job_download(user=request.user, job=job_, request=request._request)
+    response = FileResponse(handle, as_attachment=True, filename=name.rsplit("/", 1)[-1])
+    response["Content-Length"] = str(size)
+    response["X-Checksum-SHA256"] = job_.file_sha256
+    return response

@@ -1,0 +1,83 @@
+"""A job as the API, the pages and the progress websocket show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from streams.jobs.models import Job, JobPartition
+
+
+def _percent(read: int, total: int, finished: bool) -> float:
+    if total <= 0:
+        return 100.0 if finished else 0.0
+    return round(min(100.0, 100.0 * read / total), 1)
+
+
+def partition_payload(part: JobPartition) -> dict[str, Any]:
+    finished = part.status == JobPartition.Status.DONE
+    remaining = max(0, part.end_offset - max(part.position, part.start_offset))
+    running = part.status == JobPartition.Status.RUNNING
+    return {
+        "partition": part.partition,
+        "status": part.status,
+        "start": part.start_offset,
+        "end": part.end_offset,
+        "position": part.position,
+        "total": part.total,
+        "read": part.read,
+        "done": part.done,
+        "skipped": part.skipped,
+        "bytes": part.bytes_done,
+        "percent": _percent(part.read, part.total, finished),
+        "rate": round(part.rate, 1) if running else 0.0,
+        "eta_seconds": round(remaining / part.rate) if running and part.rate > 0 else None,
+        "error": part.error,
+    }
+
+
+def job_payload(job: Job, partitions: list[JobPartition] | None = None) -> dict[str, Any]:
+    parts = partitions if partitions is not None else list(job.partitions.all())
+    rows = [partition_payload(p) for p in parts]
+    total = sum(r["total"] for r in rows)
+    read = sum(r["read"] for r in rows)
+    rate = sum(r["rate"] for r in rows)
+    remaining = max(0, total - read)
+    etas = [r["eta_seconds"] for r in rows if r["eta_seconds"] is not None]
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "cluster": job.cluster,
+        "topic": job.topic,
+        "params": job.params,
+        "created_by": job.created_by.get_username() if job.created_by else None,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at and job.finished else None,
+        "cancel_requested": job.cancel_requested,
+        "attempts": job.attempts,
+        "progress": {
+            "events_total": total,
+            "events_read": read,
+            "events_done": sum(r["done"] for r in rows),
+            "events_skipped": sum(r["skipped"] for r in rows),
+            "bytes_done": sum(r["bytes"] for r in rows),
+            "percent": _percent(read, total, job.status == Job.Status.SUCCEEDED),
+            "rate": round(rate, 1),
+            "eta_seconds": max(etas) if etas else (None if remaining else 0),
+            "partitions": rows,
+        },
+        "result": job.result,
+        "error": job.error,
+        "file": {
+            "name": job.file_name.rsplit("/", 1)[-1],
+            "size": job.file_size,
+            "sha256": job.file_sha256,
+            "expires_at": job.expires_at.isoformat() if job.expires_at else None,
+            "download": reverse("api-job-download", kwargs={"job_id": job.pk}),
+        }
+        if job.downloadable
+        else None,
+    }

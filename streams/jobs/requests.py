@@ -1,0 +1,237 @@
+"""What a replay or export asks for, checked before anything starts, and its offsets resolved.
+
+`parse_request` takes the API body (or the page form turned into the same shape) and raises
+InvalidRequest naming the field; `resolve_range` turns start/end into concrete offsets per
+partition: `start` inclusive, `end` exclusive (the first offset not selected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from backbone_admin.kafka import InvalidRequest, offsets
+from backbone_admin.kafka.types import Watermarks
+
+KINDS = ("replay", "export")
+FORMATS = ("jsonl", "csv")
+COMPRESSIONS = ("none", "gzip")
+MAPPINGS = ("same", "key")
+MAX_NAME = 249  # Kafka's longest topic name
+
+
+@dataclass(frozen=True)
+class Position:
+    """earliest | latest | an offset | a timestamp (ms)."""
+
+    kind: str
+    value: int = 0
+
+    def as_json(self) -> Any:
+        return self.kind if self.kind in ("earliest", "latest") else {self.kind: self.value}
+
+    def describe(self) -> str:
+        return self.kind if self.kind in ("earliest", "latest") else f"{self.kind} {self.value}"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    kind: str
+    cluster: str
+    topic: str
+    start: Position
+    end: Position
+    partitions: tuple[int, ...] | None = None
+    filter: str = ""
+    # replay
+    target_cluster: str = ""
+    target_topic: str = ""
+    rate_limit: float | None = None
+    mapping: str = "same"
+    keep_timestamps: bool = True
+    create_target: bool = False
+    # export
+    format: str = "jsonl"
+    compression: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(data: Mapping[str, Any], name: str, problems: dict[str, str], *, required: bool = False) -> str:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            problems[name] = "this field is required"
+        return ""
+    if not isinstance(value, str):
+        problems[name] = "must be a string"
+        return ""
+    if len(value) > MAX_NAME:
+        problems[name] = f"at most {MAX_NAME} characters"
+        return ""
+    return value.strip()
+
+
+def parse_position(value: Any, name: str, default: str) -> Position:
+    """`"earliest"`, `"latest"`, `{"offset": n}` or `{"timestamp": ms}`; InvalidRequest otherwise."""
+    if value is None or value == "":
+        return Position(default)
+    if value in ("earliest", "latest"):
+        return Position(str(value))
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((kind, number),) = value.items()
+        if kind in ("offset", "timestamp"):
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise InvalidRequest(
+                    f"{name}: the {kind} must be a whole number", fields={name: f"{kind} must be an integer"}
+                )
+            if number < 0:
+                raise InvalidRequest(
+                    f"{name}: the {kind} must be ≥ 0 (got {number})", fields={name: f"{kind} must be ≥ 0"}
+                )
+            return Position(kind, number)
+    message = f'{name} must be "earliest", "latest", {{"offset": n}} or {{"timestamp": ms}}'
+    raise InvalidRequest(message, fields={name: message})
+
+
+def parse_request(data: Any) -> JobRequest:
+    """The job the body asks for, or InvalidRequest listing every problem by field."""
+    if not isinstance(data, Mapping):
+        raise InvalidRequest("the body must be a JSON object")
+    problems: dict[str, str] = {}
+    kind = data.get("kind")
+    if kind not in KINDS:
+        problems["kind"] = 'must be "replay" or "export"'
+    cluster = _text(data, "cluster", problems, required=True)
+    topic = _text(data, "topic", problems, required=True)
+    positions: dict[str, Position] = {}
+    for name, default in (("start", "earliest"), ("end", "latest")):
+        try:
+            positions[name] = parse_position(data.get(name), name, default)
+        except InvalidRequest as exc:
+            problems.update(exc.fields)
+    start, end = positions.get("start", Position("earliest")), positions.get("end", Position("latest"))
+    if start.kind == end.kind and start.kind in ("offset", "timestamp") and start.value > end.value:
+        problems["end"] = f"the end ({end.describe()}) is before the start ({start.describe()})"
+    partitions = _partitions(data.get("partitions"), problems)
+    filter_text = data.get("filter") or ""
+    if not isinstance(filter_text, str) or len(filter_text) > settings.PATTERN_MAX_LENGTH:
+        problems["filter"] = f"a text of at most {settings.PATTERN_MAX_LENGTH} characters"
+        filter_text = ""
+    request = JobRequest(
+        kind=str(kind), cluster=cluster, topic=topic, start=start, end=end, partitions=partitions, filter=filter_text
+    )
+    if kind == "replay":
+        request = _replay(data, request, problems)
+    elif kind == "export":
+        request = _export(data, request, problems)
+    if problems:
+        raise InvalidRequest("Invalid job: " + "; ".join(f"{k}: {v}" for k, v in problems.items()), fields=problems)
+    return request
+
+
+def _partitions(value: Any, problems: dict[str, str]) -> tuple[int, ...] | None:
+    if value is None or value == [] or value == "":
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in value):
+        problems["partitions"] = "a list of partition numbers"
+        return None
+    if any(p < 0 for p in value) or len(value) > settings.TOPIC_MAX_PARTITIONS:
+        problems["partitions"] = "partition numbers are ≥ 0"
+        return None
+    return tuple(sorted(set(value)))
+
+
+def _replay(data: Mapping[str, Any], request: JobRequest, problems: dict[str, str]) -> JobRequest:
+    target_cluster = _text(data, "target_cluster", problems) or request.cluster
+    target_topic = _text(data, "target_topic", problems, required=True)
+    if target_topic and target_cluster == request.cluster and target_topic == request.topic:
+        problems["target_topic"] = "the target is the source topic on the same cluster: choose another topic"
+    rate = data.get("rate_limit")
+    rate_limit: float | None = None
+    if rate is not None and rate != "":
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            problems["rate_limit"] = "events per second, a number > 0"
+        elif rate <= 0:
+            problems["rate_limit"] = f"must be > 0 events per second (got {rate})"
+        else:
+            rate_limit = float(rate)
+    mapping = data.get("partition_mapping") or "same"
+    if mapping not in MAPPINGS:
+        problems["partition_mapping"] = '"same" (source partition = target partition) or "key"'
+    return _with(
+        request,
+        target_cluster=target_cluster,
+        target_topic=target_topic,
+        rate_limit=rate_limit,
+        mapping=str(mapping),
+        keep_timestamps=_flag(data, "keep_timestamps", True, problems),
+        create_target=_flag(data, "create_target", False, problems),
+    )
+
+
+def _export(data: Mapping[str, Any], request: JobRequest, problems: dict[str, str]) -> JobRequest:
+    fmt = data.get("format") or "jsonl"
+    if fmt not in FORMATS:
+        problems["format"] = '"jsonl" or "csv"'
+    compression = data.get("compression") or "none"
+    if compression not in COMPRESSIONS:
+        problems["compression"] = '"gzip" or none'
+    return _with(request, format=str(fmt), compression=str(compression))
+
+
+def _with(request: JobRequest, **changes: Any) -> JobRequest:
+    return JobRequest(**{**request.__dict__, **changes})
+
+
+def _flag(data: Mapping[str, Any], name: str, default: bool, problems: dict[str, str]) -> bool:
+    value = data.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "on", "1", 1):
+        return True
+    if value in ("false", "off", "0", 0, "", None):
+        return False
+    problems[name] = "true or false"
+    return default
+
+
+def resolve_range(
+    cluster: str, topic: str, partitions: list[int], start: Position, end: Position
+) -> tuple[dict[int, tuple[int, int]], dict[int, Watermarks]]:
+    """Per partition (first offset selected, first offset not selected), and the watermarks read."""
+    keys = [(topic, p) for p in partitions]
+    marks = {p: w for (_, p), w in offsets.watermarks(cluster, keys).items()}
+
+    def at(position: Position, p: int, found: dict[int, int]) -> int:
+        low, high = marks[p].low, marks[p].high
+        if position.kind == "earliest":
+            return low
+        if position.kind == "latest":
+            return high
+        if position.kind == "offset":
+            return min(max(position.value, low), high)
+        offset = found.get(p, -1)
+        return high if offset < 0 else min(max(offset, low), high)
+
+    found_start = _by_time(cluster, keys, start)
+    found_end = _by_time(cluster, keys, end)
+    ranges: dict[int, tuple[int, int]] = {}
+    for p in partitions:
+        first, last = at(start, p, found_start), at(end, p, found_end)
+        if first > last:
+            message = (
+                f"the range selects nothing valid in partition {p}: it starts at offset {first} "
+                f"({start.describe()}) after it ends at {last} ({end.describe()})"
+            )
+            raise InvalidRequest(message, fields={"end": message})
+        ranges[p] = (first, last)
+    return ranges, marks
+
+
+def _by_time(cluster: str, keys: list[tuple[str, int]], position: Position) -> dict[int, int]:
+    if position.kind != "timestamp":
+        return {}
+    return {p: o for (_, p), o in offsets.offsets_for_time(cluster, keys, position.value).items()}
