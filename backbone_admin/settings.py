@@ -179,8 +179,8 @@ CLUSTER_HEALTH_INTERVAL = env.float("CLUSTER_HEALTH_INTERVAL", default=15.0)
 RETENTION_DRIFT_INTERVAL = env.float("RETENTION_DRIFT_INTERVAL", default=300.0)
 # Consumer groups: lag sampled by beat every LAG_SAMPLE_INTERVAL s, kept LAG_HISTORY_DAYS;
 # the group list (lag of every group) is cached GROUPS_CACHE_TTL s.
-# Task modules outside an app's tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["topics.groups.tasks"]
+# Task modules outside an app's tasks.py (autodiscovery finds only those): groups, jobs.
+CELERY_IMPORTS = ["topics.groups.tasks", "streams.jobs.tasks"]
 LAG_SAMPLE_INTERVAL = env.float("LAG_SAMPLE_INTERVAL", default=30.0)
 LAG_HISTORY_DAYS = env.float("LAG_HISTORY_DAYS", default=7.0)
 GROUPS_CACHE_TTL = env.float("GROUPS_CACHE_TTL", default=10.0)
@@ -204,6 +204,17 @@ REFRESH_CLUSTER_INTERVAL = env.float("REFRESH_CLUSTER_INTERVAL", default=2.0)
 PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
 # Produce: the largest value (bytes) one produce request may send; keys and headers are capped alike.
 PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
+# Jobs (replays, exports): running jobs per user at most; export files kept EXPORT_DAYS in
+# EXPORT_ROOT (checked every EXPORT_EXPIRY_INTERVAL s); a replay commits at least every
+# JOBS_COMMIT_EVENTS events; a dead worker's partitions are taken over after JOBS_LEASE_SECONDS.
+JOBS_MAX_RUNNING_PER_USER = env.int("JOBS_MAX_RUNNING_PER_USER", default=3)
+JOBS_COMMIT_EVENTS = env.int("JOBS_COMMIT_EVENTS", default=50_000)
+JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=30)
+# The Celery queue jobs run on: a worker started with `-Q jobs` keeps long replays away from health checks.
+JOBS_QUEUE = env.str("JOBS_QUEUE", default="celery")
+EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
+EXPORT_DAYS = env.int("EXPORT_DAYS", default=7)
+EXPORT_EXPIRY_INTERVAL = env.float("EXPORT_EXPIRY_INTERVAL", default=3600.0)
 # Ask the broker to validate a create (validate_only) before doing it, as Apache Kafka allows.
 # The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
 # the test suite turn this off when they start it.
