@@ -292,7 +292,7 @@ def main() -> None:
         finally:
             stack.stop()
 
-    print(f"\n## Jobs: {args.events:,} events × {args.size} B on {args.partitions} partitions\n")
+    print(f"\n## Jobs: {args.events:,} events x {args.size} B on {args.partitions} partitions\n")
     print("| case | events | seconds | events/s | note |")
     print("|---|---:|---:|---:|---|")
     for what, count, elapsed, note in rows:
