@@ -14,16 +14,16 @@ from rest_framework.response import Response
 from backbone_admin.kafka import InvalidRequest
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role
-from topics.groups import history, lag, rewind, services
+from topics.groups import history, lag, listing, rewind, services
 
 
 class ListQuerySerializer(serializers.Serializer[Any]):
     search = serializers.CharField(required=False, allow_blank=True, default="")
-    sort = serializers.ChoiceField(lag.SORTS, required=False, default="name")
+    sort = serializers.ChoiceField(listing.SORTS, required=False, default="name")
     order = serializers.ChoiceField(["asc", "desc"], required=False, default="asc")
     page = serializers.IntegerField(required=False, min_value=1, default=1)
     page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=lag.MAX_PAGE_SIZE, default=lag.PAGE_SIZE
+        required=False, min_value=1, max_value=listing.MAX_PAGE_SIZE, default=listing.PAGE_SIZE
     )
     refresh = serializers.BooleanField(required=False, default=False)
 
@@ -48,10 +48,10 @@ def _page_link(request: Request, page: int) -> str:
 
 LIST_PARAMS = [
     OpenApiParameter("search", str, description="substring (case-insensitive), or `re:` + a regular expression"),
-    OpenApiParameter("sort", str, enum=list(lag.SORTS)),
+    OpenApiParameter("sort", str, enum=list(listing.SORTS)),
     OpenApiParameter("order", str, enum=["asc", "desc"]),
     OpenApiParameter("page", int),
-    OpenApiParameter("page_size", int, description=f"default {lag.PAGE_SIZE}, at most {lag.MAX_PAGE_SIZE}"),
+    OpenApiParameter("page_size", int, description=f"default {listing.PAGE_SIZE}, at most {listing.MAX_PAGE_SIZE}"),
     OpenApiParameter("refresh", bool, description="read the cluster now instead of the short-lived cache"),
 ]
 
@@ -63,7 +63,7 @@ def groups(request: Request, cluster: str) -> Response:
     require_role(request.user, cluster, Role.VIEWER)
     query = ListQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    page = lag.group_page(cluster, **query.validated_data, user=request.user)
+    page = listing.group_page(cluster, **query.validated_data, user=request.user)
     trends = history.recent(cluster, [r.group_id for r in page.rows])
     return Response(
         {

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import BackboneError
-from topics.groups.lag import Snapshot, read_snapshot
+from topics.groups.listing import Snapshot, read_snapshot
 from topics.groups.models import LagSample
 
 log = logging.getLogger("backbone.groups")

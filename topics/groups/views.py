@@ -18,7 +18,7 @@ from backbone_admin.kafka import Conflict, InvalidRequest
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role
 from backbone_admin.web import backbone_errors
-from topics.groups import charts, history, lag, rewind, services
+from topics.groups import charts, history, lag, listing, rewind, services
 
 
 def _hx(request: HttpRequest) -> bool:
@@ -58,18 +58,18 @@ def group_list(request: HttpRequest, cluster: str) -> HttpResponse:
     sort = q.get("sort") or "name"
     params = {
         "search": q.get("search", ""),
-        "sort": sort if sort in lag.SORTS else "name",
+        "sort": sort if sort in listing.SORTS else "name",
         "order": "desc" if q.get("order") == "desc" else "asc",
     }
     error = None
     page = None
     rows: list[dict[str, Any]] = []
     try:
-        page = lag.group_page(
+        page = listing.group_page(
             config.name,
             **params,
             page=_int(q.get("page"), 1),
-            page_size=_int(q.get("page_size"), lag.PAGE_SIZE),
+            page_size=_int(q.get("page_size"), listing.PAGE_SIZE),
             refresh=q.get("refresh") == "1",
             user=request.user,
         )
