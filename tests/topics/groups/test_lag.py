@@ -135,3 +135,21 @@ def test_the_pages_show_groups_lag_and_links(
 
     topic_page = client.get(f"/clusters/local/topics/{topic}/").content.decode()
     assert f"/clusters/local/groups/{prefix}-page%20odd+name/" in topic_page
+
+
+@pytest.mark.django_db
+def test_the_group_pages_and_api_work_while_redis_is_down(
+    api_as: Any, client_as: Any, settings: Any, prefix: str, make_topic: Callable[..., str], commit: Callable[..., None]
+) -> None:
+    from tests.topics.test_without_redis import DEAD_REDIS
+
+    topic = make_topic(f"{prefix}.r", [4])
+    group = f"{prefix}-no-redis"
+    commit(group, {(topic, 0): 1})
+    settings.CACHES = DEAD_REDIS
+
+    listed = api_as("viewer").get("/api/clusters/local/groups/", {"search": group})
+    assert listed.status_code == 200 and listed.json()["results"][0]["lag"] == 3
+    assert api_as("viewer").get(f"/api/clusters/local/groups/{group}/").json()["lag"] == 3
+    assert client_as("viewer").get(f"/clusters/local/groups/?search={group}").status_code == 200
+    assert client_as("viewer").get(f"/clusters/local/groups/{group}/").status_code == 200
