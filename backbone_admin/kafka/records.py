@@ -61,9 +61,10 @@ def _consumer_config(cluster: ClusterConfig, **extra: Any) -> dict[str, Any]:
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
-            "fetch.max.bytes": 16 * 1024 * 1024,
+            "fetch.max.bytes": 8 * 1024 * 1024,
             "max.partition.fetch.bytes": 4 * 1024 * 1024,
-            "queued.max.messages.kbytes": 32 * 1024,
+            # Prefetch is what a reader holds besides its own batch: bounded, so a job worker stays small.
+            "queued.max.messages.kbytes": 16 * 1024,
             "api.version.request": True,
         }
     )
