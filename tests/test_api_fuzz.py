@@ -26,6 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
@@ -80,6 +81,9 @@ def _create_token(username: str) -> str:
 
 @pytest.fixture(scope="module")
 def fuzz_target(live_url: str, django_db_blocker: Any, kafka_admin: AdminClient) -> Iterator[FuzzTarget]:
+    # pytest-django sets the test database up only when a collected test is marked django_db
+    # (the first test here is); never write the fuzzing's users into a developer's database.
+    assert "test" in str(connection.settings_dict["NAME"]), "the test database is not set up"
     topic = f"{FUZZ_PREFIX}topic"
     kafka_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(10)
     with django_db_blocker.unblock():
@@ -106,6 +110,7 @@ def fuzz_target(live_url: str, django_db_blocker: Any, kafka_admin: AdminClient)
             user.delete()
 
 
+@pytest.mark.django_db  # also makes pytest-django set the test database up for the live server
 def test_the_served_schema_has_the_operations_the_fuzzing_covers(fuzz_target: FuzzTarget) -> None:
     served = sorted(
         (method.upper(), path) for path, ops in fuzz_target.schema.raw_schema["paths"].items() for method in ops
