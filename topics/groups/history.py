@@ -28,12 +28,14 @@ DEFAULT_RANGE = "1h"
 CHART_POINTS = 240
 SPARKLINE_SECONDS = 3600
 SPARKLINE_POINTS = 40
+GROUP_ID_MAX = LagSample._meta.get_field("group").max_length or 255
 
 
 def record_samples(cluster: str, snap: Snapshot, at: datetime) -> int:
     rows = [
         LagSample(cluster=cluster, group=r.group_id, sampled_at=at, total_lag=r.lag, topics=dict(r.topic_lags))
         for r in snap.rows
+        if len(r.group_id) <= GROUP_ID_MAX  # a longer id (Kafka allows it) would fail the whole batch
     ]
     LagSample.objects.bulk_create(rows, batch_size=500)
     return len(rows)
