@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -53,7 +54,8 @@ class ClusterConfig:
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
     ssl_ca_location: str | None = None
-    schema_registry_url: str | None = None
+    # May carry `user:password@`: never shown as is (public() strips it).
+    schema_registry_url: str | None = field(default=None, repr=False)
     schema_registry_username: str | None = None
     schema_registry_password: str | None = field(default=None, repr=False)
     read_only: bool = False
@@ -86,11 +88,21 @@ class ClusterConfig:
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
             "sasl_mechanism": self.sasl_mechanism,
-            "schema_registry_url": self.schema_registry_url,
+            "schema_registry_url": without_credentials(self.schema_registry_url),
             "read_only": self.read_only,
             "partitioner": self.partitioner,
             "masking": bool(self.mask_fields or self.mask_patterns),
         }
+
+
+def without_credentials(url: str | None) -> str | None:
+    """The URL without a `user:password@` part."""
+    if not url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _interpolate(value: str, where: str) -> str:

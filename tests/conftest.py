@@ -370,7 +370,8 @@ def secret_clusters(
 
     `vault`: SASL_SSL + PLAIN, its password from ${BACKBONE_TEST_SASL_PASSWORD}; the test broker
     does not speak TLS, so every call fails with a TLS error. `scram`: SASL_PLAINTEXT +
-    SCRAM-SHA-512, the password written literally in the file. Both have a schema-registry password.
+    SCRAM-SHA-512, the password written literally in the file, the registry's in its URL
+    (`user:password@`). Both have a schema-registry password.
     """
     settings.KAFKA_TIMEOUT = 1.5
     sasl, registry = SECRET_MARKERS
@@ -384,6 +385,7 @@ def secret_clusters(
         f"    schema_registry_password: {registry}\n"
         "  - name: scram\n    bootstrap_servers: '{LOCAL}'\n    security_protocol: SASL_PLAINTEXT\n"
         f"    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: svc\n    sasl_password: {sasl}\n"
+        f"    schema_registry_url: http://svc:{registry}@127.0.0.1:9\n"
     )
     return {"file": str(path), "sasl": sasl, "registry": registry}
 

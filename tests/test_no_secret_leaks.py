@@ -29,7 +29,7 @@ from backbone_admin.embedded import free_port, wait_for_port
 from backbone_admin.health import check_cluster, console_health
 from backbone_admin.models import ApiToken
 from backbone_admin.roles import assign_role
-from tests.conftest import BASE_DIR, SASL_SECRET_ENV, SECRET_WATCH, SecretWatch, _subprocess_env
+from tests.conftest import BASE_DIR, SASL_SECRET_ENV, SECRET_MARKERS, SECRET_WATCH, SecretWatch, _subprocess_env
 from tests.plugin import OUTPUT
 
 log = logging.getLogger("tests.secrets")
@@ -216,4 +216,48 @@ def test_a_live_server_on_secret_clusters_never_shows_or_logs_them(
     assert answers["/api/clusters/"] == 200 and answers["/api/clusters/vault/"] == 503
     assert answers["/api/clusters/scram/topics/"] == 503
     SECRET_WATCH.scan(log_path.read_text(errors="replace"), log_path.name)
+    _no_new_leaks(before)
+
+
+@pytest.mark.django_db
+def test_schema_registry_credentials_never_show_in_clusters_or_registry_errors(
+    clusters_file: Any, api_as: Any, client_as: Any, kafka_admin: Any, topic_name: str
+) -> None:
+    from confluent_kafka.admin import NewTopic
+
+    from streams.events.registry import reset_registries
+    from tests.streams.registry_server import RegistryServer
+
+    before = len(SECRET_WATCH.leaks)
+    _, registry_secret = SECRET_MARKERS
+    server = RegistryServer(username="registry", password="the-right-one").start()
+    reset_registries()
+    try:
+        host = server.url.removeprefix("http://")
+        clusters_file(
+            "clusters:\n"
+            f"  - name: inurl\n    bootstrap_servers: '{{LOCAL}}'\n"
+            f"    schema_registry_url: http://registry:{registry_secret}@{host}\n"
+            f"  - name: fields\n    bootstrap_servers: '{{LOCAL}}'\n    schema_registry_url: {server.url}\n"
+            f"    schema_registry_username: registry\n    schema_registry_password: {registry_secret}\n"
+        )
+        kafka_admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result(10)
+        api = api_as("operator")
+        listed = api.get("/api/clusters/")
+        assert listed.status_code == 200 and {c["name"] for c in listed.json()} == {"inurl", "fields"}
+        assert client_as("operator").get("/clusters/").status_code == 200
+        for name in ("inurl", "fields"):
+            assert api.get(f"/api/clusters/{name}/").status_code == 200
+            produced = api.post(
+                f"/api/clusters/{name}/topics/{topic_name}/messages/",
+                {"value": "{}", "value_format": "avro", "subject": "orders-value"},
+                format="json",
+            )
+            assert produced.status_code in (400, 503), produced.content  # the registry refused the password
+            assert "schema_registry" in produced.json()["error"] or "registry" in produced.json()["error"]
+        assert server.requests, "the registry was never asked"
+    finally:
+        server.stop()
+        reset_registries()
+        kafka_admin.delete_topics([topic_name])[topic_name].result(10)
     _no_new_leaks(before)
