@@ -155,6 +155,11 @@ class _Pool:
 
     def give_back(self, cluster: ClusterConfig, consumer: Consumer) -> None:
         try:
+            # A paused partition stays paused in librdkafka across assignments: resume first,
+            # or the next reader of this consumer silently gets nothing from it.
+            assigned = consumer.assignment()
+            if assigned:
+                consumer.resume(assigned)
             consumer.unassign()
         except KafkaException:
             consumer.close()

@@ -76,3 +76,27 @@ def test_only_the_gateway_imports_confluent_kafka() -> None:
         and re.search(r"^\s*(from|import) confluent_kafka", path.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_a_pooled_reader_comes_back_unpaused(kafka_bootstrap: str, kafka_admin: AdminClient, topic_name: str) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import NewTopic
+
+    from backbone_admin.kafka.records import reader
+
+    kafka_admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])[topic_name].result(10)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    for i in range(3):
+        producer.produce(topic_name, value=f"v{i}".encode(), partition=0)
+    producer.flush(10)
+    with reader("local") as first:
+        first.assign(topic_name, {0: 0})
+        first.pause([0])
+    got: list[bytes | None] = []
+    with reader("local") as second:
+        second.assign(topic_name, {0: 0})
+        for _ in range(20):
+            got += [r.value for r in second.read(10, 0.5)]
+            if len(got) == 3:
+                break
+    assert got == [b"v0", b"v1", b"v2"]
