@@ -65,7 +65,6 @@ def _consumer_config(cluster: ClusterConfig, **extra: Any) -> dict[str, Any]:
             "max.partition.fetch.bytes": 4 * 1024 * 1024,
             # Prefetch is what a reader holds besides its own batch: bounded, so a job worker stays small.
             "queued.max.messages.kbytes": 16 * 1024,
-            "api.version.request": True,
         }
     )
     conf.update(extra)

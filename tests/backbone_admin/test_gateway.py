@@ -91,6 +91,7 @@ def test_a_pooled_reader_comes_back_unpaused(kafka_bootstrap: str, kafka_admin: 
     producer.flush(10)
     with reader("local") as first:
         first.assign(topic_name, {0: 0})
+        assert first.read(1, 2.0)
         first.pause([0])
     got: list[bytes | None] = []
     with reader("local") as second:
