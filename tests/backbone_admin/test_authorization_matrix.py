@@ -553,3 +553,112 @@ def test_the_route_answers_each_role_as_the_matrix_says(name: str, world: World,
     problems = _check(route, world, kafka_admin)
     assert not problems, f"{len(problems)} answer(s) differ from the matrix:\n" + "\n".join(problems)
     assert time.monotonic() - started < 20, f"the matrix for {name} took {time.monotonic() - started:.1f} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Websockets: the same people, through a real Daphne on the three clusters
+# ---------------------------------------------------------------------------------------------
+
+NOBODY = Rule("nobody")
+# Websocket routes have no names: keyed by their pattern. Refused means the handshake is
+# refused (the consumers decide before accepting); every socket only reads.
+WS_MATRIX: dict[str, Rule] = {
+    "ws/clusters/": ANY_ROLE,  # the health of every cluster the user may see
+    "ws/clusters/<str:cluster>/topics/<topic:topic>/tail/": READER,
+    "ws/clusters/<str:cluster>/topics/<topic:topic>/search/": READER,
+    "ws/jobs/<int:job_id>/": JOB_VIEWER,
+    "": NOBODY,  # any other path: refused cleanly
+}
+
+
+def _ws_routes() -> list[str]:
+    from backbone_admin.asgi import websocket_routes
+
+    return [str(pattern.pattern) for pattern in websocket_routes]
+
+
+def test_every_websocket_route_has_a_declared_role() -> None:
+    routes = _ws_routes()
+    missing = [f"websocket route {r!r} has no declared role: add it to WS_MATRIX" for r in routes if r not in WS_MATRIX]
+    assert not missing, "\n".join(missing)
+    assert not set(WS_MATRIX) - set(routes), "WS_MATRIX declares websocket routes that no longer exist"
+
+
+@dataclass
+class WsWorld:
+    url: str
+    topic: str
+    job: int
+    cookies: dict[Person, str]
+
+
+@pytest.fixture(scope="module")
+def ws_world(
+    matrix_clusters: None,
+    matrix_topic: str,
+    django_db_setup: Any,
+    django_db_blocker: Any,
+    kafka_bootstrap: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WsWorld]:
+    """Users with sessions committed to the test database, and a Daphne serving it on the clusters file."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from tests.conftest import _subprocess_env, daphne_server
+
+    with django_db_blocker.unblock():
+        assert "test" in str(connection.settings_dict["NAME"]), "the test database is not set up"
+        users = []
+        cookies = {}
+        for person in PEOPLE:
+            user = get_user_model().objects.create(username=f"w{uuid.uuid4().hex[:10]}")
+            users.append(user)
+            if person.role:
+                assign_role(user, person.role, cluster=person.where)
+            client = Client()
+            client.force_login(user)
+            cookies[person] = client.cookies["sessionid"].value
+        job = Job.objects.create(kind=Job.Kind.EXPORT, cluster=NORMAL, topic=matrix_topic, params={"format": "jsonl"})
+    env = _subprocess_env(kafka_bootstrap, redis_url)
+    env.update({"BACKBONE_CLUSTERS_FILE": settings.BACKBONE_CLUSTERS_FILE, "DEFAULT_CLUSTER": NORMAL})
+    try:
+        with daphne_server(env, log_name="daphne-ws-matrix.log") as (url, _):
+            yield WsWorld(url=url, topic=matrix_topic, job=job.pk, cookies=cookies)
+    finally:
+        with django_db_blocker.unblock():
+            job.delete()
+            for user in users:
+                user.delete()
+
+
+def _ws_accepted(world: WsWorld, path: str, cookie: str) -> bool:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    headers = {"Cookie": f"sessionid={cookie}", "Origin": world.url}
+    try:
+        with connect(world.url.replace("http://", "ws://") + path, additional_headers=headers, open_timeout=10):
+            return True
+    except InvalidStatus:
+        return False
+
+
+# Transactional: the live server must see the users' sessions, and no open test transaction may
+# hold SQLite's write lock while it answers.
+@pytest.mark.django_db(transaction=True)
+def test_every_websocket_answers_each_role_as_the_matrix_says(ws_world: WsWorld) -> None:
+    problems = []
+    for pattern, rule in WS_MATRIX.items():
+        is_cluster_route = "<str:cluster>" in pattern
+        for cluster in (NORMAL, READ_ONLY) if is_cluster_route else (None,):
+            values = {"cluster": cluster or NORMAL, "topic": ws_world.topic, "job_id": str(ws_world.job)}
+            path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], pattern or "ws/no-such-socket/")
+            for person in _people(rule, cluster, like_get=False) if rule.scope != "nobody" else PEOPLE:
+                allowed = rule.scope != "nobody" and expected_allowed(rule, person, cluster)
+                if _ws_accepted(ws_world, path, ws_world.cookies[person]) != allowed:
+                    expected = "accepted" if allowed else "refused"
+                    problems.append(f"websocket {path} as {person.label}: should be {expected}, was not")
+    assert not problems, f"{len(problems)} websocket answer(s) differ from the matrix:\n" + "\n".join(problems)
