@@ -23,8 +23,14 @@ START_DOC = (
     '"filter"?, "rate_limit"?, "partitions"?, "partition_mapping"?: "same"|"key", "keep_timestamps"?, '
     '"create_target"?}`. Export: `{"kind": "export", "cluster", "topic", "format": "jsonl"|"csv", "start", '
     '"end", "compression"?: "gzip", "filter"?, "partitions"?}`. start/end: `"earliest"`, `"latest"`, '
-    '`{"offset": n}` (the end offset is the first one not selected) or `{"timestamp": ms}`. '
-    "Starting needs the operator role on the source (and on a writable target cluster for a replay)."
+    '`{"offset": n}` (the end offset is the first one not selected) or `{"timestamp": ms}`; the start may '
+    'also be `{"group": "<id>"}`: per partition the group\'s committed offset, earliest where it has none '
+    '(404 for an unknown group). One event: `partitions: [p]`, start `{"offset": o}`, end `{"offset": o+1}`. '
+    '`filter`: the message browser\'s filter language (text, or e.g. `payload.status == "DELAYED"`); a bad '
+    "filter is a 400 naming the column. "
+    "Starting needs the operator role on the source (and on a writable target cluster for a replay). An export "
+    "started below admin on a cluster with masking rules holds masked contents; an unmasked export of such a "
+    "cluster is downloadable by admins only. Replays copy events as written."
 )
 
 

@@ -7,6 +7,12 @@ order, into a temporary file whose size and SHA-256 are computed on the way, and
 renamed into place: nothing is offered for download before it is complete. A cancelled or
 failed export removes its parts. A partition resumed after a crash is written again from
 its start (its part file is rewritten), so the file never holds an event twice.
+
+Masking: an export started by someone below admin on a cluster with masking rules writes
+what that person may see (key, value and header values masked, Avro values as their JSON),
+and its filter sees the same (streams/jobs/selection.py); an admin's export, and every export
+of a cluster without rules, copies the bytes as written, fast: nothing is decoded but what
+the filter reads. Downloading an unmasked export of a cluster with rules takes the admin role.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
 from backbone_admin.kafka.records import Record, reader
+from streams.events.decoding import Decoded
+from streams.events.serialize import DecodedEvent
 from streams.jobs.models import Job, JobPartition
-from streams.jobs.replay import READ_BATCH, record_filter
+from streams.jobs.replay import READ_BATCH
 from streams.jobs.runner import Context
+from streams.jobs.selection import Selection
 
 CSV_COLUMNS = ["partition", "offset", "timestamp", "key", "value", "headers", "key_encoding", "value_encoding"]
 GZIP_LEVEL = 3  # gzip's default (6) costs twice the time for a few percent less
@@ -108,6 +117,59 @@ def csv_lines(records: list[Record]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _shown(decoded: Decoded) -> tuple[str | None, str]:
+    """A masked event's text and its encoding for the file: text (JSON or UTF-8), base64, avro or null."""
+    encoding = decoded.encoding
+    return decoded.text, "text" if encoding == "json" else encoding
+
+
+def _shown_headers(event: DecodedEvent) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for name, decoded in event.headers:
+        text, encoding = _shown(decoded)
+        out.append([name, {"base64": text} if encoding == "base64" else text])
+    return out
+
+
+def jsonl_masked(events: list[DecodedEvent]) -> bytes:
+    """JSON Lines of events as a user below admin sees them; `masked: true` where something was replaced."""
+    lines = []
+    dumps = orjson.dumps
+    for e in events:
+        r = e.record
+        key, key_encoding = _shown(e.key)
+        value, value_encoding = _shown(e.value)
+        event: dict[str, Any] = {
+            "partition": r.partition,
+            "offset": r.offset,
+            "timestamp": r.timestamp,
+            "key": key,
+            "value": value,
+            "headers": _shown_headers(e) if r.headers else [],
+        }
+        if key_encoding in ("base64", "avro"):
+            event["key_encoding"] = key_encoding
+        if value_encoding in ("base64", "avro"):
+            event["value_encoding"] = value_encoding
+        if e.masked:
+            event["masked"] = True
+        lines.append(dumps(event))
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+def csv_masked(events: list[DecodedEvent]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for e in events:
+        r = e.record
+        key, key_encoding = _shown(e.key)
+        value, value_encoding = _shown(e.value)
+        headers = orjson.dumps(_shown_headers(e)).decode() if r.headers else ""
+        writer.writerow([r.partition, r.offset, r.timestamp, key, value, headers, key_encoding, value_encoding])
+    return buffer.getvalue().encode()
+
+
 def _open(path: Path, gzipped: bool) -> tuple[IO[bytes], IO[bytes] | gzip.GzipFile]:
     raw = path.open("wb")
     if gzipped:
@@ -117,8 +179,10 @@ def _open(path: Path, gzipped: bool) -> tuple[IO[bytes], IO[bytes] | gzip.GzipFi
 
 def export_partition(job: Job, part: JobPartition, context: Context) -> None:
     params = job.params
-    lines = csv_lines if params.get("format") == "csv" else jsonl_lines
-    matches = record_filter(params.get("filter") or "")
+    csv_format = params.get("format") == "csv"
+    lines = csv_lines if csv_format else jsonl_lines
+    masked_lines = csv_masked if csv_format else jsonl_masked
+    selection = Selection(job.cluster, params.get("filter") or "", masked=bool(params.get("masked")))
     folder = _parts_dir(job)
     folder.mkdir(parents=True, exist_ok=True)
     # A part is always written whole in one run: a resumed partition starts its part again.
@@ -138,8 +202,16 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                     position = end
                 elif batch:
                     position = batch[-1].offset + 1
-                if matches is not None:
-                    kept = [rec for rec in batch if matches(rec)]
+                if selection.masked:
+                    events = [e for e in map(selection.chosen, batch) if e is not None]
+                    skipped += len(batch) - len(events)
+                    if events:
+                        out.write(masked_lines(events))
+                        done += len(events)
+                        bytes_done += sum(e.record.size for e in events)
+                    batch = []
+                elif not selection.everything:
+                    kept = [rec for rec in batch if selection.keep(rec)]
                     skipped += len(batch) - len(kept)
                     batch = kept
                 if batch:
@@ -206,7 +278,13 @@ def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
     Job.objects.filter(pk=job.pk).update(
         file_name=name, file_size=size, file_sha256=digest.hexdigest(), expires_at=expires
     )
-    return {"file": name, "size": size, "sha256": digest.hexdigest(), "lines": sum(p.done for p in parts)}
+    return {
+        "file": name,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "lines": sum(p.done for p in parts),
+        "masked": Selection(job.cluster, "", masked=bool(job.params.get("masked"))).masked,
+    }
 
 
 def export_discard(job: Job) -> None:

@@ -12,6 +12,11 @@ already in the target (a transaction committed after the last checkpoint). Those
 everything else from the checkpoint on is written again. Where aborted records stay visible
 to read_committed readers (a broker without transaction support in fetch), the scan sees them
 like any other reader does, so the target still holds each event once for that reader.
+
+The optional filter is the message browser's language (streams/jobs/selection.py). A replay
+is never masked, neither its filter nor what it writes: it re-publishes the events as they
+were written, which is why it needs the operator role on the source and on the target
+(masking rules of the target cluster apply to whoever reads the copy there).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.kafka.transactions import TransactionalProducer
 from streams.jobs.models import Job, JobPartition
 from streams.jobs.runner import Context
+from streams.jobs.selection import Selection
 
 H_CLUSTER = "backbone.source.cluster"
 H_TOPIC = "backbone.source.topic"
@@ -41,14 +47,6 @@ SCAN_WAIT = 0.5
 
 def transactional_id(job_id: int, partition: int) -> str:
     return f"backbone-replay-{job_id}-{partition}"
-
-
-def record_filter(text: str) -> Callable[[Record], bool] | None:
-    """A substring of the key or the value (the message browser's filter language is not wired in yet)."""
-    if not text:
-        return None
-    needle = text.encode()
-    return lambda r: needle in (r.value or b"") or needle in (r.key or b"")
 
 
 def _target_partitions(job: Job, part: JobPartition) -> list[int]:
@@ -90,7 +88,8 @@ def replay_partition(job: Job, part: JobPartition, context: Context) -> None:
     params = job.params
     target_topic, mapping = job.target_topic, params.get("partition_mapping", "same")
     keep_timestamps = bool(params.get("keep_timestamps", True))
-    matches = record_filter(params.get("filter") or "")
+    selection = Selection(job.cluster, params.get("filter") or "", masked=False)
+    matches = None if selection.everything else selection.keep
     producer = TransactionalProducer(job.target_cluster, transactional_id(job.pk, part.partition))
     try:
         producer.init()  # fences a killed worker's producer and aborts its open transaction

@@ -1,8 +1,11 @@
 """What a replay or export asks for, checked before anything starts, and its offsets resolved.
 
 `parse_request` takes the API body (or the page form turned into the same shape) and raises
-InvalidRequest naming the field; `resolve_range` turns start/end into concrete offsets per
-partition: `start` inclusive, `end` exclusive (the first offset not selected).
+InvalidRequest naming the field (a filter in the message browser's language is compiled here,
+so a bad one is refused with its column before anything starts); `resolve_range` turns
+start/end into concrete offsets per partition: `start` inclusive, `end` exclusive (the first
+offset not selected). A start may also be a consumer group's committed offsets
+(`{"group": "<id>"}`): per partition the group's committed offset, earliest where it has none.
 """
 
 from __future__ import annotations
@@ -13,27 +16,35 @@ from typing import Any
 
 from django.conf import settings
 
-from backbone_admin.kafka import InvalidRequest, offsets
+from backbone_admin.kafka import GroupNotFound, InvalidRequest, offsets
 from backbone_admin.kafka.types import Watermarks
+from streams.jobs.selection import check_filter
+from topics.groups.lag import require_group
 
 KINDS = ("replay", "export")
 FORMATS = ("jsonl", "csv")
 COMPRESSIONS = ("none", "gzip")
 MAPPINGS = ("same", "key")
 MAX_NAME = 249  # Kafka's longest topic name
+MAX_GROUP = 255
 
 
 @dataclass(frozen=True)
 class Position:
-    """earliest | latest | an offset | a timestamp (ms)."""
+    """earliest | latest | an offset | a timestamp (ms) | a consumer group's committed offsets."""
 
     kind: str
     value: int = 0
+    group: str = ""
 
     def as_json(self) -> Any:
+        if self.kind == "group":
+            return {"group": self.group}
         return self.kind if self.kind in ("earliest", "latest") else {self.kind: self.value}
 
     def describe(self) -> str:
+        if self.kind == "group":
+            return f"the committed offsets of group `{self.group}`"
         return self.kind if self.kind in ("earliest", "latest") else f"{self.kind} {self.value}"
 
 
@@ -74,14 +85,23 @@ def _text(data: Mapping[str, Any], name: str, problems: dict[str, str], *, requi
     return value.strip()
 
 
-def parse_position(value: Any, name: str, default: str) -> Position:
-    """`"earliest"`, `"latest"`, `{"offset": n}` or `{"timestamp": ms}`; InvalidRequest otherwise."""
+def parse_position(value: Any, name: str, default: str, *, group: bool = False) -> Position:
+    """`"earliest"`, `"latest"`, `{"offset": n}`, `{"timestamp": ms}` (or, with `group`,
+    `{"group": "<id>"}`); InvalidRequest otherwise."""
     if value is None or value == "":
         return Position(default)
     if value in ("earliest", "latest"):
         return Position(str(value))
     if isinstance(value, Mapping) and len(value) == 1:
         ((kind, number),) = value.items()
+        if kind == "group":
+            if not group:
+                message = f"{name} cannot be a consumer group's offsets (only the start can)"
+                raise InvalidRequest(message, fields={name: message})
+            if not isinstance(number, str) or not number.strip() or len(number) > MAX_GROUP:
+                message = f"{name}: the group must be a consumer group id (at most {MAX_GROUP} characters)"
+                raise InvalidRequest(message, fields={name: message})
+            return Position("group", group=number)
         if kind in ("offset", "timestamp"):
             if isinstance(number, bool) or not isinstance(number, int):
                 raise InvalidRequest(
@@ -92,7 +112,8 @@ def parse_position(value: Any, name: str, default: str) -> Position:
                     f"{name}: the {kind} must be ≥ 0 (got {number})", fields={name: f"{kind} must be ≥ 0"}
                 )
             return Position(kind, number)
-    message = f'{name} must be "earliest", "latest", {{"offset": n}} or {{"timestamp": ms}}'
+    also = ', {"group": "<id>"}' if group else ""
+    message = f'{name} must be "earliest", "latest", {{"offset": n}}, {{"timestamp": ms}}{also}'
     raise InvalidRequest(message, fields={name: message})
 
 
@@ -109,7 +130,7 @@ def parse_request(data: Any) -> JobRequest:
     positions: dict[str, Position] = {}
     for name, default in (("start", "earliest"), ("end", "latest")):
         try:
-            positions[name] = parse_position(data.get(name), name, default)
+            positions[name] = parse_position(data.get(name), name, default, group=name == "start")
         except InvalidRequest as exc:
             problems.update(exc.fields)
     start, end = positions.get("start", Position("earliest")), positions.get("end", Position("latest"))
@@ -120,6 +141,11 @@ def parse_request(data: Any) -> JobRequest:
     if not isinstance(filter_text, str) or len(filter_text) > settings.PATTERN_MAX_LENGTH:
         problems["filter"] = f"a text of at most {settings.PATTERN_MAX_LENGTH} characters"
         filter_text = ""
+    else:
+        try:
+            check_filter(filter_text)
+        except InvalidRequest as exc:
+            problems["filter"] = str(exc.fields.get("filter") or exc.message)
     request = JobRequest(
         kind=str(kind), cluster=cluster, topic=topic, start=start, end=end, partitions=partitions, filter=filter_text
     )
@@ -213,10 +239,13 @@ def resolve_range(
             return high
         if position.kind == "offset":
             return min(max(position.value, low), high)
+        if position.kind == "group":
+            committed = found.get(p)
+            return low if committed is None else min(max(committed, low), high)
         offset = found.get(p, -1)
         return high if offset < 0 else min(max(offset, low), high)
 
-    found_start = _by_time(cluster, keys, start)
+    found_start = _by_group(cluster, topic, start) if start.kind == "group" else _by_time(cluster, keys, start)
     found_end = _by_time(cluster, keys, end)
     ranges: dict[int, tuple[int, int]] = {}
     for p in partitions:
@@ -235,3 +264,12 @@ def _by_time(cluster: str, keys: list[tuple[str, int]], position: Position) -> d
     if position.kind != "timestamp":
         return {}
     return {p: o for (_, p), o in offsets.offsets_for_time(cluster, keys, position.value).items()}
+
+
+def _by_group(cluster: str, topic: str, position: Position) -> dict[int, int]:
+    """The group's committed offsets on the topic by partition; 404 naming `start` for an unknown group."""
+    try:
+        _description, committed = require_group(cluster, position.group)
+    except GroupNotFound as exc:
+        raise GroupNotFound(exc.message, fields={"start": exc.message}) from None
+    return {p: offset for (t, p), offset in committed.items() if t == topic}

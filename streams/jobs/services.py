@@ -10,10 +10,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from backbone_admin.audit import audited, record
-from backbone_admin.kafka import Conflict, InvalidRequest, NotFound, TopicNotFound
+from backbone_admin.clusters import ClusterConfig, get_cluster
+from backbone_admin.kafka import Conflict, InvalidRequest, NotFound, PermissionDenied, TopicNotFound
 from backbone_admin.kafka.topics import create_topic, describe_topic
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role
+from streams.events.masking import masker_for
 from streams.jobs.models import Job, JobPartition
 from streams.jobs.requests import JobRequest, resolve_range
 
@@ -40,7 +42,7 @@ def _check_running_limit(user: Any) -> None:
 
 def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None) -> Job:
     """Check the request against the clusters, then create and enqueue the job (nothing starts on error)."""
-    require_role(user, ask.cluster, Role.OPERATOR)
+    config = require_role(user, ask.cluster, Role.OPERATOR)
     if ask.kind == Job.Kind.REPLAY:
         require_role(user, ask.target_cluster, Role.OPERATOR, change=True)
     _check_running_limit(user)
@@ -71,7 +73,9 @@ def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None)
             target_created=create_target,
         )
     else:
-        params.update(format=ask.format, compression=ask.compression)
+        # Decided once, by the creator's role now: below admin, the file holds masked contents.
+        masked = masker_for(config) is not None and not has_role(user, ask.cluster, Role.ADMIN)
+        params.update(format=ask.format, compression=ask.compression, masked=masked)
     target = f"{ask.topic} → {ask.target_cluster}/{ask.target_topic}" if ask.kind == Job.Kind.REPLAY else ask.topic
     with audited(
         user=user, action=f"job.{ask.kind}.start", cluster=ask.cluster, target=target, request=request
@@ -172,11 +176,29 @@ def job_retry(*, user: Any, job: Job, request: HttpRequest | None = None) -> Job
     return job
 
 
+def download_role(job: Job, config: ClusterConfig | None = None) -> str:
+    """Reader for a masked file or a cluster without masking rules; admin for unmasked contents under rules."""
+    config = config or get_cluster(job.cluster)
+    if config is None or job.result.get("masked") or masker_for(config) is None:
+        return Role.READER
+    return Role.ADMIN
+
+
+def may_download(user: Any, job: Job) -> bool:
+    return has_role(user, job.cluster, download_role(job))
+
+
 def job_download(*, user: Any, job: Job, request: HttpRequest | None = None) -> tuple[IO[bytes], str, int]:
     """The finished export's file (open), its name and size; reader role on the source, audited."""
-    require_role(user, job.cluster, Role.READER)
+    config = require_role(user, job.cluster, Role.READER)
     if job.kind != Job.Kind.EXPORT:
         raise InvalidRequest(f"job {job.pk} is a {job.kind}: only exports have a file")
+    if download_role(job, config) == Role.ADMIN and not has_role(user, job.cluster, Role.ADMIN):
+        # An admin's export of a cluster with masking rules holds the contents unmasked.
+        raise PermissionDenied(
+            f"export {job.pk} holds unmasked contents (started by an admin): downloading it needs the admin "
+            f"role on cluster `{job.cluster}`"
+        )
     if not job.downloadable:
         why = (
             "its file has expired"

@@ -15,12 +15,18 @@ from backbone_admin.kafka import Conflict, InvalidRequest
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role, visible_clusters
 from backbone_admin.web import backbone_errors
+from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
+from streams.events.masking import masker_for
 from streams.jobs import services
 from streams.jobs.models import Job
 from streams.jobs.progress import job_payload
 from streams.jobs.requests import parse_request
 
 POSITION_KINDS = [("earliest", "earliest"), ("latest", "latest"), ("offset", "offset"), ("timestamp", "time")]
+START_KINDS = [*POSITION_KINDS, ("group", "a consumer group's offsets")]
+MAX_PREFILL = 500
+# What a link may prefill (the group page, an event's page): the form's own field names.
+PREFILL = ("start_kind", "start_value", "end_kind", "end_value", "partitions", "filter", "target_topic", "format")
 
 
 @require_http_methods(["GET"])
@@ -39,7 +45,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = {
         "job": job_payload(job),
         "can_operate": has_role(request.user, job.cluster, Role.OPERATOR),
-        "can_download": has_role(request.user, job.cluster, Role.READER),
+        "can_download": services.may_download(request.user, job),
     }
     return render(request, "streams/jobs/detail.html", context)
 
@@ -72,6 +78,8 @@ def _position(post: QueryDict, name: str) -> Any:
     """The form's kind + value pair as the API's start/end; the value of a time may be ISO or ms."""
     kind = post.get(f"{name}_kind") or ("earliest" if name == "start" else "latest")
     raw = (post.get(f"{name}_value") or "").strip()
+    if kind == "group":
+        return {kind: raw}
     if kind not in ("offset", "timestamp"):
         return kind
     if kind == "timestamp" and raw and not raw.lstrip("-").isdigit():
@@ -118,7 +126,11 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
     config = require_role(request.user, cluster, Role.OPERATOR)
     targets = [c for c in all_clusters() if not c.read_only and has_role(request.user, c.name, Role.OPERATOR)]
     status, errors, error = 200, {}, ""
-    values: dict[str, Any] = request.POST.dict() if request.method == "POST" else {"keep_timestamps": "on"}
+    values: dict[str, Any] = (
+        request.POST.dict()
+        if request.method == "POST"
+        else {"keep_timestamps": "on", **{k: request.GET[k][:MAX_PREFILL] for k in PREFILL if k in request.GET}}
+    )
     if request.method == "POST":
         if kind == "replay":
             # A replay writes to its target: a role there and a writable cluster come before the form's details.
@@ -140,6 +152,12 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
         "errors": errors,
         "error": error,
         "position_kinds": POSITION_KINDS,
+        "start_kinds": START_KINDS,
+        "filter_help": FILTER_HELP,
+        "filter_examples": FILTER_EXAMPLES,
+        "masked_export": kind == "export"
+        and not has_role(request.user, config.name, Role.ADMIN)
+        and bool(masker_for(config)),
     }
     return render(request, "streams/jobs/start.html", context, status=status)
 
