@@ -54,12 +54,25 @@ OPERATIONS = sorted(
     for method in operations
 )
 VALID, INVALID = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
-# (who, what): the operator sends valid and invalid requests everywhere; an admin also reads,
-# so that answers only an admin gets (the audit log, everyone's tokens) are checked too.
+POLICY_WRITES = {("POST", "/api/retention-policies/"), ("PUT", "/api/retention-policies/{name}/")}
+POLICY_WRITES |= {("PATCH", "/api/retention-policies/{name}/")}
+
+
+def _who(method: str, path: str) -> list[tuple[str, schemathesis.GenerationMode]]:
+    """The operator sends valid and invalid requests everywhere; an admin also reads (answers only
+    an admin gets: the audit log, everyone's tokens) and writes policies (the operator may not)."""
+    runs = [("operator", VALID), ("operator", INVALID)]
+    if method == "GET":
+        runs.append(("admin", VALID))
+    if (method, path) in POLICY_WRITES:
+        runs += [("admin", VALID), ("admin", INVALID)]
+    return runs
+
+
 RUNS = [
     pytest.param(method, path, who, mode, id=f"{method} {path} {who} {mode.value}")
     for method, path in OPERATIONS
-    for who, mode in [("operator", VALID), ("operator", INVALID)] + ([("admin", VALID)] if method == "GET" else [])
+    for who, mode in _who(method, path)
 ]
 SCHEMA_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -70,6 +83,15 @@ class FuzzTarget:
     headers: dict[str, dict[str, str]]  # who → the Authorization header
     schema: Any
     path_values: dict[str, str]
+
+
+def _ensure_policy(name: str) -> RetentionPolicy:
+    """The policy the fuzzing's {name} points at, as it was (PUT and PATCH change it, DELETE deletes it)."""
+    policy, _ = RetentionPolicy.objects.update_or_create(
+        name=name,
+        defaults={"topic_pattern": f"{FUZZ_PREFIX}never-*", "priority": 0, "configs": {"retention.ms": "3600000"}},
+    )
+    return policy
 
 
 def _create_token(username: str) -> str:
@@ -94,9 +116,7 @@ def fuzz_target(live_url: str, django_db_blocker: Any, kafka_admin: AdminClient)
             headers[who] = {"Authorization": f"Bearer {_create_token(user.username)}"}
         # DELETE /api/tokens/{id}/ revokes this one, never a key in use.
         spare = ApiToken.issue(users["operator"])[0]
-        policy = RetentionPolicy.objects.create(
-            name=f"fuzz-{RUN}", topic_pattern=f"{FUZZ_PREFIX}never-*", configs={"retention.ms": "3600000"}
-        )
+        policy = _ensure_policy(f"{FUZZ_PREFIX}policy")
     schema = schemathesis.openapi.from_url(f"{live_url}/api/schema/?format=json", headers=headers["operator"])
     values = {"cluster": "local", "topic": topic, "name": policy.name, "token_id": str(spare.pk)}
     yield FuzzTarget(url=live_url, headers=headers, schema=schema, path_values=values)
@@ -105,7 +125,7 @@ def fuzz_target(live_url: str, django_db_blocker: Any, kafka_admin: AdminClient)
         for future in kafka_admin.delete_topics(created).values():
             future.result(10)
     with django_db_blocker.unblock():
-        RetentionPolicy.objects.filter(name__startswith=f"fuzz-{RUN}").delete()
+        RetentionPolicy.objects.filter(name__startswith=FUZZ_PREFIX).delete()
         for user in users.values():
             user.delete()
 
@@ -133,18 +153,25 @@ def _error_shape_problem(response: Any) -> str | None:
     return None
 
 
-def _prefix_topic_names(case: Any) -> None:
-    """Topics the fuzzing creates are named fuzz-<run>-…, so they can be found and deleted."""
-    creating = case.method == "POST" and case.path == "/api/clusters/{cluster}/topics/"
-    if creating and isinstance(case.body, dict) and isinstance(case.body.get("name"), str):
+def _own_names(case: Any) -> None:
+    """Topics and policies the fuzzing creates are named fuzz-<run>-…, so they can be found and
+    deleted and never take another test's name; a policy is never renamed away from its URL.
+    Policy names are made valid, so that the fuzzing reaches the patterns and configs."""
+    if not isinstance(case.body, dict) or not isinstance(case.body.get("name"), str):
+        return
+    if (case.method, case.path) == ("POST", "/api/clusters/{cluster}/topics/"):
         case.body = {**case.body, "name": FUZZ_PREFIX + case.body["name"]}
+    elif (case.method, case.path) == ("POST", "/api/retention-policies/"):
+        case.body = {**case.body, "name": FUZZ_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "", case.body["name"])[:40]}
+    elif (case.method, case.path) in POLICY_WRITES:
+        case.body = {**case.body, "name": case.path_parameters["name"]}
 
 
 # No database access in the test itself: a test transaction would hold SQLite's write lock
 # and the live server, writing to the same file, would wait for it.
 @pytest.mark.parametrize(("method", "path", "who", "mode"), RUNS)
 def test_the_api_answers_generated_requests_as_documented(
-    fuzz_target: FuzzTarget, method: str, path: str, who: str, mode: schemathesis.GenerationMode
+    fuzz_target: FuzzTarget, django_db_blocker: Any, method: str, path: str, who: str, mode: schemathesis.GenerationMode
 ) -> None:
     operation = fuzz_target.schema[path][method]
     fixed = {
@@ -172,7 +199,10 @@ def test_the_api_answers_generated_requests_as_documented(
     @given(case=strategy)
     def run(case: Any) -> None:
         nonlocal sent
-        _prefix_topic_names(case)
+        _own_names(case)
+        if (method, path) in POLICY_WRITES:
+            with django_db_blocker.unblock():  # a PUT may have been refused only because a DELETE ran first
+                _ensure_policy(fuzz_target.path_values["name"])
         started = time.monotonic()
         response = case.call(base_url=fuzz_target.url, session=session, headers=headers, timeout=limit + 5)
         took = time.monotonic() - started
