@@ -120,6 +120,14 @@ class TailConsumer(broadcast.ViewerConsumer):
         if self._pump_task is not None:
             self._pump_task.cancel()
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections (a hop to a worker thread) before every
+        # message; acknowledgements come ten times a second per viewer and touch no database.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.viewer is None or not text_data or len(text_data) > MAX_CLIENT_MESSAGE:
             return

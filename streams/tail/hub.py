@@ -30,7 +30,7 @@ from django.conf import settings
 from backbone_admin.kafka.errors import BackboneError, TopicNotFound
 from backbone_admin.kafka.records import LATEST, Reader, Record, close_reader, tail_consumer
 from backbone_admin.kafka.tailing import add_partitions, partitions_of
-from streams.tail.viewer import Item, Viewer
+from streams.tail.viewer import Chunk, Item, Viewer
 
 if TYPE_CHECKING:
     from backbone_admin.clusters import ClusterConfig
@@ -198,13 +198,13 @@ class TopicTail:
             groups.setdefault((viewer.masked, viewer.filter.text if viewer.filter else None), []).append(viewer)
         # Every filter runs before any viewer gets an event: a viewer's task may write an
         # offered event's JSON (and drop its decoded form) at once.
-        matched: dict[tuple[bool, str | None], list[Item]] = {}
+        matched: dict[tuple[bool, str | None], Chunk] = {}
         for key, members in groups.items():
             items = variants[key[0]]
             flt = members[0].filter
-            matched[key] = items if flt is None else [item for item in items if _matches(flt, item)]
-        for items in matched.values():
-            for item in items:
+            matched[key] = Chunk(items if flt is None else [item for item in items if _matches(flt, item)])
+        for chunk in matched.values():
+            for item in chunk.items:
                 if item.size > BIG_RECORD:
                     item.text()
         for key, members in groups.items():

@@ -1,8 +1,11 @@
 """One viewer of a live tail: its filter, its rate limit with sampling, its bounded queue.
 
-The topic's Kafka thread calls `offer()` with the events that passed the viewer's filter;
-the viewer's websocket task calls `rotate()` and `take()`. They share only a short lock, so
-the Kafka thread never waits for a browser.
+The topic's Kafka thread calls `offer()` with the events of a batch that passed the viewer's
+filter (a `Chunk`, shared by every viewer with the same filter and masking level); the
+viewer's websocket task calls `rotate()` and `take()`. They share only a short lock, so the
+Kafka thread never waits for a browser. A viewer that gets every event of a chunk keeps the
+chunk itself, whose JSON is written once for all of them: a hundred viewers of a topic cost
+a hundred joins of a few strings per push, not a hundred copies of every event.
 
 Rate limit: events flow in windows of at least `window` seconds (the push interval). A window
 may keep as many events as the viewer's credit allows — `rate` per second, saved up to one
@@ -16,11 +19,12 @@ did not get since the previous one, and why (over the rate, queue full, paused).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -73,6 +77,29 @@ class Item:
         return text
 
 
+class Chunk:
+    """Events in arrival order — a batch's matches, a window's sample, part of either — and their JSON."""
+
+    __slots__ = ("_text", "items", "size")
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.size = sum(item.size for item in items)  # as counted in queues (fixed: a queue adds and removes it)
+        self._text: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def text(self) -> str:
+        """The events' JSON objects joined by commas (written once, by the first viewer that sends them)."""
+        if self._text is None:
+            self._text = ",".join([item.text() for item in self.items])
+        return self._text
+
+    def split(self, at: int) -> tuple[Chunk, Chunk]:
+        return Chunk(self.items[:at]), Chunk(self.items[at:])
+
+
 class Viewer:
     """A viewer's server-side state; `notify` wakes its websocket task (called from any thread)."""
 
@@ -105,10 +132,14 @@ class Viewer:
         self._burst = max(1.0, self.rate)
         self._credit = self._burst
         self._credited_at = clock()
+        # The current window: whole chunks while they fit its capacity, else a sample of events
+        # with their arrival index (reservoir sampling).
         self._capacity = 0  # set when the window's first event arrives
-        self._sample: list[tuple[int, Item]] = []
+        self._whole: list[Chunk] = []
+        self._sample: list[tuple[int, Item]] | None = None
         self._seen = 0  # events offered in the current window
-        self._queue: deque[tuple[Item, int]] = deque()  # with the size it was counted at
+        self._queue: deque[Chunk] = deque()
+        self._queued_events = 0
         self._queued_bytes = 0
         self._dropped = {"rate": 0, "queue": 0, "paused": 0}  # since the last push
         self._messages: list[dict[str, Any]] = []
@@ -122,28 +153,38 @@ class Viewer:
 
     # --- the Kafka thread -------------------------------------------------------------------
 
-    def offer(self, items: Sequence[Item]) -> None:
+    def offer(self, chunk: Chunk) -> None:
         """Events of the topic that passed this viewer's filter, in arrival order."""
-        if not items:
+        if not chunk.items:
             return
         with self._lock:
-            self.offered += len(items)
+            self.offered += len(chunk)
             if self.paused:
-                self._dropped["paused"] += len(items)
+                self._dropped["paused"] += len(chunk)
             else:
                 if not self._seen:
                     self._open()
-                self._add(items)
+                self._add(chunk)
             wake = not self._notified
             self._notified = True
         if wake:
             self.notify()
 
-    def _add(self, items: Sequence[Item]) -> None:
-        capacity, sample, seen = self._capacity, self._sample, self._seen
+    def _add(self, chunk: Chunk) -> None:
+        seen, capacity, items = self._seen, self._capacity, chunk.items
+        self._seen = seen + len(items)
+        if self._sample is None:
+            if self._seen <= capacity:
+                self._whole.append(chunk)
+                return
+            # More than the window may keep: from here on, a sample of its events.
+            kept = itertools.chain.from_iterable(c.items for c in self._whole)
+            self._sample = list(enumerate(kept))
+            self._whole = []
+        sample = self._sample
         start = 0
         if seen < capacity:
-            start = min(len(items), capacity - seen)
+            start = capacity - seen
             sample.extend((seen + i, item) for i, item in enumerate(items[:start]))
         if capacity:
             # Reservoir sampling (algorithm R): the n-th event replaces a kept one with chance capacity/n.
@@ -152,7 +193,6 @@ class Viewer:
                 n = seen + i + 1
                 if rand() * n < capacity:
                     sample[int(rand() * capacity)] = (n - 1, items[i])
-        self._seen = seen + len(items)
 
     def post(self, message: dict[str, Any]) -> None:
         """A status message (live, unavailable, …) sent ahead of the next push."""
@@ -187,22 +227,49 @@ class Viewer:
             return self._seen > 0 or self._dropped["paused"] > 0
 
     def rotate(self) -> None:
-        """Close the current window: its sample joins the queue, the rest counts as dropped."""
+        """Close the current window: what it kept joins the queue, the rest counts as dropped."""
         with self._lock:
-            sample, seen = self._sample, self._seen
             self._notified = False
+            seen, sample = self._seen, self._sample
+            if sample is None:
+                kept = self._whole
+            else:
+                sample.sort(key=lambda pair: pair[0])
+                kept = [Chunk([item for _, item in sample])] if sample else []
+            count = sum(len(c) for c in kept)
             if seen:
                 self._earn()
-                self._credit -= len(sample)
-            self._dropped["rate"] += seen - len(sample)
-            self._sample, self._seen = [], 0
-            sample.sort(key=lambda pair: pair[0])
-            for _, item in sample:
-                self._queue.append((item, item.size))
-                self._queued_bytes += item.size
-            while self._queue and (len(self._queue) > self.queue_events or self._queued_bytes > self.queue_bytes):
-                self._queued_bytes -= self._queue.popleft()[1]
-                self._dropped["queue"] += 1
+                self._credit -= count
+            self._dropped["rate"] += seen - count
+            self._whole, self._sample, self._seen = [], None, 0
+            for chunk in kept:
+                self._queue.append(chunk)
+                self._queued_events += len(chunk)
+                self._queued_bytes += chunk.size
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest queued events while the queue holds more than its bounds allow."""
+        queue = self._queue
+        while queue and (self._queued_events > self.queue_events or self._queued_bytes > self.queue_bytes):
+            head = queue.popleft()
+            self._queued_events -= len(head)
+            self._queued_bytes -= head.size
+            over_events = self._queued_events + len(head) - self.queue_events
+            over_bytes = self._queued_bytes + head.size - self.queue_bytes
+            drop = max(0, over_events)
+            dropped_bytes = sum(item.size for item in head.items[:drop])
+            for item in head.items[drop:]:
+                if dropped_bytes >= over_bytes:
+                    break
+                dropped_bytes += item.size
+                drop += 1
+            if drop < len(head):
+                rest = head.split(drop)[1]
+                queue.appendleft(rest)
+                self._queued_events += len(rest)
+                self._queued_bytes += rest.size
+            self._dropped["queue"] += min(drop, len(head))
 
     def take_messages(self) -> tuple[list[dict[str, Any]], tuple[int, dict[str, Any]] | None]:
         with self._lock:
@@ -212,24 +279,44 @@ class Viewer:
     def take(self, *, max_events: int, max_bytes: int) -> str | None:
         """The next push as JSON text — queued events and what was dropped — or None if nothing is due."""
         with self._lock:
-            items: list[Item] = []
-            size = 0
-            while self._queue and len(items) < max_events and (not items or size + self._queue[0][1] <= max_bytes):
-                item, item_size = self._queue.popleft()
-                self._queued_bytes -= item_size
-                size += item_size
-                items.append(item)
+            chunks: list[Chunk] = []
+            count = size = 0
+            queue = self._queue
+            while queue and count < max_events:
+                head = queue[0]
+                room = max_events - count
+                if len(head) <= room and size + head.size <= max_bytes:
+                    queue.popleft()
+                    taken = head
+                    self._queued_bytes -= head.size
+                else:
+                    # The part that fits; at least one event per push, so a push always moves on.
+                    fit = part = 0
+                    for item in head.items[:room]:
+                        if (count or fit) and size + part + item.size > max_bytes:
+                            break
+                        part += item.size
+                        fit += 1
+                    if not fit:
+                        break
+                    taken, rest = head.split(fit)
+                    queue[0] = rest
+                    self._queued_bytes += rest.size - head.size
+                self._queued_events -= len(taken)
+                chunks.append(taken)
+                count += len(taken)
+                size += taken.size
             dropped = dict(self._dropped)
             total = sum(dropped.values())
-            if not items and not total:
+            if not chunks and not total:
                 return None
             self._dropped = {"rate": 0, "queue": 0, "paused": 0}
             self._seq += 1
             seq = self._seq
-            self.sent += len(items)
+            self.sent += count
             self.dropped_total += total
         # Written outside the lock: the Kafka thread keeps offering meanwhile.
-        events = ",".join(item.text() for item in items)
+        events = ",".join(chunk.text() for chunk in chunks)
         return (
             f'{{"seq":{seq},"events":[{events}],"dropped":{total},'
             f'"dropped_by":{{"rate":{dropped["rate"]},"queue":{dropped["queue"]},"paused":{dropped["paused"]}}}}}'
@@ -242,12 +329,13 @@ class Viewer:
     def counts(self) -> dict[str, int]:
         """Totals since the viewer joined and what waits now, for the stats view and the tests."""
         with self._lock:
+            in_window = self._seen if self._sample is None else len(self._sample)
             return {
                 "offered": self.offered,
                 "sent": self.sent,
                 # Pushed counts, and the ones the next push will carry.
-                "dropped": self.dropped_total + sum(self._dropped.values()) + self._seen - len(self._sample),
-                "queued_events": len(self._queue),
+                "dropped": self.dropped_total + sum(self._dropped.values()) + self._seen - in_window,
+                "queued_events": self._queued_events,
                 "queued_bytes": self._queued_bytes,
-                "window_events": len(self._sample),
+                "window_events": in_window,
             }

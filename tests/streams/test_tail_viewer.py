@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from backbone_admin.kafka.records import Record
-from streams.tail.viewer import Item, Viewer
+from streams.tail.viewer import Chunk, Item, Viewer
 
 
 class Clock:
@@ -37,11 +37,13 @@ class PlainCodec:
 CODEC = PlainCodec()
 
 
-def items(start: int, count: int, size: int = 10) -> list[Item]:
-    return [
-        Item(Record("t", 0, o, 0, "create", None, b"x" * size, ()), CODEC, masked=False)
-        for o in range(start, start + count)
-    ]
+def items(start: int, count: int, size: int = 10) -> Chunk:
+    return Chunk(
+        [
+            Item(Record("t", 0, o, 0, "create", None, b"x" * size, ()), CODEC, masked=False)
+            for o in range(start, start + count)
+        ]
+    )
 
 
 def viewer(clock: Clock, *, rate: float = 100, queue_events: int = 1000, queue_bytes: int = 10**9) -> Viewer:
@@ -195,3 +197,39 @@ def test_a_low_rate_is_kept_over_time(rate: int) -> None:
         v.rotate()
         got += len(take_all(v)[0])
     assert rate * 30 <= got <= rate * 30 + rate
+
+
+def test_viewers_that_get_the_same_events_share_their_json() -> None:
+    class CountingCodec(PlainCodec):
+        dumps_calls = 0
+
+        def dumps(self, event: Any) -> str:
+            CountingCodec.dumps_calls += 1
+            return super().dumps(event)
+
+    codec = CountingCodec()
+    clock = Clock()
+    viewers = [viewer(clock, rate=1000) for _ in range(100)]
+    chunk = Chunk([Item(Record("t", 0, o, 0, "create", None, b"v", ()), codec, masked=False) for o in range(50)])
+    for v in viewers:
+        v.offer(chunk)
+    clock.now += 0.1
+    pushes = []
+    for v in viewers:
+        v.rotate()
+        pushes.append(v.take(max_events=500, max_bytes=10**9))
+    assert CountingCodec.dumps_calls == 50  # once per event, not once per viewer
+    assert len(set(pushes)) == 1 and len(json.loads(pushes[0] or "")["events"]) == 50
+
+
+def test_a_window_that_overflows_after_whole_chunks_samples_them_all_in_order() -> None:
+    clock = Clock()
+    v = viewer(clock, rate=30)  # a window may keep 30 (one second's worth saved up)
+    for start in range(0, 100, 10):
+        v.offer(items(start, 10))
+    clock.now += 0.1
+    v.rotate()
+    offsets, dropped = take_all(v)
+    assert len(offsets) == 30 and offsets == sorted(offsets)
+    assert dropped["rate"] == 70
+    assert max(offsets) >= 30  # later chunks had their chance too
