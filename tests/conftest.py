@@ -129,6 +129,11 @@ def api_as(make_user: Callable[..., Any]) -> Callable[..., APIClient]:
 
 
 def _subprocess_env(kafka_bootstrap: str, redis_url: str) -> dict[str, str]:
+    """The environment of a server or worker the tests start: the test database, never var/db.sqlite3."""
+    name = str(settings.DATABASES["default"]["NAME"])
+    if name != os.environ.get("TEST_DATABASE_NAME"):
+        # pytest-django sets the test database up only for a run that has a django_db test.
+        raise RuntimeError(f"refusing to start a server on {name}: mark the test `django_db` to get the test database")
     env = dict(os.environ)
     env.update(
         {
