@@ -3,7 +3,10 @@ produced by the test arrive, filters them on the server, pauses, resumes and cle
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -16,7 +19,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.conftest import independent_client_config, screenshot
+from backbone_admin.embedded import free_port, wait_for_port
+from tests.conftest import BASE_DIR, _subprocess_env, independent_client_config, screenshot
+from tests.plugin import OUTPUT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -147,3 +152,72 @@ def test_a_reader_watches_events_arrive_filters_pauses_and_clears(
     producer.flush(10)
     expect(rows).to_have_count(3, timeout=15_000)
     page.goto("about:blank")  # closes the socket: the server's consumer stops
+
+
+def test_a_bad_filter_closes_the_tail_with_the_reason(
+    live_url: str, page: Any, make_user: Any, tailed_topic: str
+) -> None:
+    _log_in(page, live_url, make_user("reader", password="pw-Browser-3"))
+    page.goto(f"{live_url}/clusters/local/topics/{tailed_topic}/tail/?filter=payload.status%20%3D%3D")
+    expect(page.locator("#tail-state")).to_have_text("closed", timeout=15_000)
+    expect(page.locator("#tail-error")).to_contain_text("expected a value after `==` at column 18")
+    expect(page.locator("#tail-reason")).to_have_text("the filter or rate was refused")
+    screenshot(page, "tail-bad-filter")
+    # Fixed in place, the page connects again.
+    page.fill("#tail-filter", 'payload.status == "DELAYED"')
+    page.click("#tail-form button[type=submit]")
+    expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
+    expect(page.locator("#tail-error")).to_be_hidden()
+    page.goto("about:blank")
+
+
+@contextlib.contextmanager
+def _daphne(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backbone_admin.asgi:application"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=(OUTPUT / "daphne-tail-restart.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc=proc, timeout=30)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_the_page_reconnects_by_itself_when_the_server_comes_back(
+    page: Any, make_user: Any, kafka_bootstrap: str, redis_url: str, kafka_admin: AdminClient
+) -> None:
+    topic = f"br-tail-restart-{uuid.uuid4().hex[:8]}"
+    kafka_admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(10)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = _subprocess_env(kafka_bootstrap, redis_url)
+    producer = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
+    state = page.locator("#tail-state")
+    try:
+        with _daphne(port, env):
+            _log_in(page, base, make_user("reader", password="pw-Browser-3"))
+            page.goto(f"{base}/clusters/local/topics/{topic}/tail/")
+            expect(state).to_have_text("live", timeout=15_000)
+        # The server is gone (its consumer with it): the page says so and keeps trying.
+        expect(state).to_have_text("reconnecting", timeout=15_000)
+        expect(page.locator("#tail-reason")).to_contain_text("retrying in")
+        screenshot(page, "tail-reconnecting")
+        with _daphne(port, env):
+            expect(state).to_have_text("live", timeout=30_000)
+            rows = page.locator("#tail-rows tr")
+            deadline = time.monotonic() + 30
+            while rows.count() == 0:
+                assert time.monotonic() < deadline, "no event reached the page after it reconnected"
+                for p in range(3):
+                    producer.produce(topic, value=b"after the restart", partition=p)
+                producer.flush(5)
+                page.wait_for_timeout(400)
+            expect(rows.first).to_contain_text("after the restart")
+            page.goto("about:blank")
+    finally:
+        kafka_admin.delete_topics([topic])[topic].result(10)

@@ -85,7 +85,8 @@
       if (socket !== ws) return;  // replaced by a new connection (Apply)
       ws = null;
       if (FINAL[ev.code]) {
-        setState("closed", lastError || FINAL[ev.code]);
+        setState("closed", FINAL[ev.code]);  // the server's own words are in the error box
+        if (!lastError) showError(FINAL[ev.code]);
         return;
       }
       attempt += 1;

@@ -123,6 +123,8 @@ class TopicTail:
     # --- the Kafka thread -------------------------------------------------------------------
 
     def _tell(self, status: dict[str, Any]) -> None:
+        if status == self.status:
+            return
         self.status = status
         for viewer in self.viewers:
             viewer.post(status)
@@ -139,10 +141,8 @@ class TopicTail:
             while not self._stop.is_set():
                 try:
                     if reader is None:
-                        reader = tail_consumer(self.cluster)
+                        reader = self._start_reading()
                         codec = EventCodec(reader.cluster, max_value=settings.TAIL_MAX_VALUE)
-                        self.partitions = partitions_of(reader, self.topic)
-                        reader.assign(self.topic, dict.fromkeys(self.partitions, LATEST))
                         refresh_at = time.monotonic() + settings.TAIL_METADATA_INTERVAL
                         self._tell(self._live())
                     records = reader.read(1, POLL_WAIT)
@@ -158,8 +158,7 @@ class TopicTail:
                     retry = 0.5
                 except TopicNotFound:
                     message = f"topic `{self.topic}` does not exist on cluster `{self.cluster}` (any more)"
-                    for viewer in self.viewers:
-                        viewer.close_with(CLOSE_NOT_FOUND, {"error": message, "fields": {}})
+                    self._finish(CLOSE_NOT_FOUND, message)
                     return
                 except BackboneError as exc:
                     # The consumer reconnects by itself; the viewers are told why nothing arrives.
@@ -168,12 +167,31 @@ class TopicTail:
                     retry = min(RETRY_MAX, retry * 2)
         except Exception:
             log.exception("live tail of %s/%s failed", self.cluster, self.topic)
-            for viewer in self.viewers:
-                viewer.close_with(1011, {"error": "the live tail failed on the server; it has been logged"})
+            self._finish(1011, "the live tail failed on the server; it has been logged")
         finally:
             if reader is not None:
                 close_reader(reader)
             self.hub._closed(self)
+
+    def _start_reading(self) -> Reader:
+        """A consumer assigned to every partition at its end (closed again if that fails)."""
+        reader = tail_consumer(self.cluster)
+        try:
+            self.partitions = partitions_of(reader, self.topic)
+            reader.assign(self.topic, dict.fromkeys(self.partitions, LATEST))
+        except BaseException:
+            close_reader(reader)
+            raise
+        return reader
+
+    def _finish(self, code: int, message: str) -> None:
+        """Stop for good and close every viewer's socket with the reason; a viewer that comes
+        later starts a new tail (the hub's lock makes the two exclusive)."""
+        with self.hub.lock:
+            self._stop.set()
+            viewers = self.viewers
+        for viewer in viewers:
+            viewer.close_with(code, {"error": message, "fields": {}})
 
     def _refresh(self, reader: Reader) -> None:
         """Start reading partitions added to the topic since the tail started."""
@@ -224,14 +242,14 @@ class TailHub:
     """The process's tails, keyed by (cluster, topic)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._tails: dict[tuple[str, str], TopicTail] = {}
         self._open: set[TopicTail] = set()  # started and not yet closed (stopping ones included)
 
     def join(self, cluster: str, topic: str, viewer: Viewer) -> TopicTail:
-        with self._lock:
+        with self.lock:
             tail = self._tails.get((cluster, topic))
-            if tail is None:
+            if tail is None or tail.stopping:
                 tail = self._tails[(cluster, topic)] = TopicTail(self, cluster, topic)
                 self._open.add(tail)
                 tail.start()
@@ -239,7 +257,7 @@ class TailHub:
             return tail
 
     def leave(self, tail: TopicTail, viewer: Viewer) -> None:
-        with self._lock:
+        with self.lock:
             tail.remove(viewer)
             if not tail.viewers:
                 tail.stop()
@@ -247,7 +265,7 @@ class TailHub:
                     del self._tails[(tail.cluster, tail.topic)]
 
     def _closed(self, tail: TopicTail) -> None:
-        with self._lock:
+        with self.lock:
             self._open.discard(tail)
             if self._tails.get((tail.cluster, tail.topic)) is tail:
                 # The thread ended by itself (topic deleted, failure): the next viewer starts anew.
@@ -255,7 +273,7 @@ class TailHub:
 
     def close_all(self, timeout: float = 5.0) -> bool:
         """Stop every tail and wait for their consumers to close (tests, shutdown)."""
-        with self._lock:
+        with self.lock:
             for tail in self._tails.values():
                 tail.stop()
             self._tails.clear()
@@ -263,21 +281,21 @@ class TailHub:
 
     def active_consumers(self) -> int:
         """Kafka consumers this process has open for tails (one per (cluster, topic) with viewers)."""
-        with self._lock:
+        with self.lock:
             return len(self._open)
 
     def wait_closed(self, timeout: float) -> bool:
         """Wait until every stopped tail has closed its consumer (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
+            with self.lock:
                 if not any(t.stopping for t in self._open):
                     return True
             time.sleep(0.02)
         return False
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             tails = sorted(self._open, key=lambda t: (t.cluster, t.topic))
         return {
             "consumers": len(tails),

@@ -274,3 +274,20 @@ def test_deleting_the_topic_closes_its_viewers_with_the_reason(
         _, close = v.take_messages()
     assert close is not None and close[0] == 4404
     assert hub.wait_closed(5) and hub.active_consumers() == 0
+
+
+def test_a_cluster_that_does_not_answer_is_said_so_and_retried(down_cluster: str, settings: Any) -> None:
+    hub = TailHub()
+    v = make_viewer()
+    hub.join("down", "orders", v)
+    deadline = time.monotonic() + settings.KAFKA_TIMEOUT + 5
+    messages: list[dict[str, Any]] = []
+    while not messages and time.monotonic() < deadline:
+        time.sleep(0.1)
+        messages, close = v.take_messages()
+        assert close is None  # not closed: the tail keeps trying
+    assert messages and messages[0]["status"] == "unavailable"
+    assert messages[0]["error"].startswith(f"cluster `down` unreachable at {down_cluster}")
+    assert hub.active_consumers() == 1
+    assert hub.close_all(settings.KAFKA_TIMEOUT + 5)
+    assert hub.active_consumers() == 0
