@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psutil
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -170,11 +169,15 @@ def no_tail_of(base: str, admin: Any, topic: str) -> Callable[[], bool]:
 
 
 def server_pid(base: str) -> int:
-    port = int(base.rsplit(":", 1)[1])
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if "daphne" in " ".join(cmdline) and str(port) in cmdline:
-            return int(proc.pid)
+    """The Daphne process serving `base`, found by its command line in /proc."""
+    port = base.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # not a process, or one that just ended
+        if b"daphne" in b" ".join(cmdline) and port.encode() in cmdline:
+            return int(entry.name)
     raise AssertionError(f"no Daphne process serves port {port}")
 
 
