@@ -234,6 +234,24 @@ TAIL_IN_FLIGHT = env.int("TAIL_IN_FLIGHT", default=4)
 TAIL_MAX_VALUE = env.int("TAIL_MAX_VALUE", default=4096)
 TAIL_METADATA_INTERVAL = env.float("TAIL_METADATA_INTERVAL", default=10.0)
 
+# Message browser and search (streams/browse): pages of 1-500 events, BROWSE_DEFAULT_LIMIT unless
+# asked; values longer than BROWSE_MAX_VALUE characters are cut in lists (whole in the detail).
+# A search or key look-up scans within a budget of events, bytes and seconds: SEARCH_DEFAULT_*
+# unless the request asks for more, at most SEARCH_MAX_*. In the API the scan runs inside the
+# request, so its seconds are capped at SEARCH_API_MAX_SECONDS (keep it below the HTTP timeouts
+# of your proxy); the page streams results over a websocket for up to SEARCH_MAX_SECONDS.
+BROWSE_DEFAULT_LIMIT = env.int("BROWSE_DEFAULT_LIMIT", default=50)
+BROWSE_MAX_VALUE = env.int("BROWSE_MAX_VALUE", default=2000)
+SEARCH_DEFAULT_EVENTS = env.int("SEARCH_DEFAULT_EVENTS", default=1_000_000)
+SEARCH_MAX_EVENTS = env.int("SEARCH_MAX_EVENTS", default=100_000_000)
+SEARCH_DEFAULT_BYTES = env.int("SEARCH_DEFAULT_BYTES", default=1024**3)
+SEARCH_MAX_BYTES = env.int("SEARCH_MAX_BYTES", default=100 * 1024**3)
+SEARCH_DEFAULT_SECONDS = env.float("SEARCH_DEFAULT_SECONDS", default=10.0)
+SEARCH_MAX_SECONDS = env.float("SEARCH_MAX_SECONDS", default=300.0)
+SEARCH_API_MAX_SECONDS = env.float("SEARCH_API_MAX_SECONDS", default=25.0)
+# Most topics one key timeline reads.
+KEY_TIMELINE_MAX_TOPICS = env.int("KEY_TIMELINE_MAX_TOPICS", default=20)
+
 # Checked by `backbone_user --password`, `ensure_admin` and Django's password forms.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from streams.browse import api
+
+urlpatterns = [
+    path("clusters/<str:cluster>/topics/<topic:topic>/messages/", api.messages, name="api-messages"),
+]

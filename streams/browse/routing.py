@@ -1,3 +1,8 @@
-from typing import Any
+from django.urls import path
 
-websocket_urlpatterns: list[Any] = []
+import topics.converters  # noqa: F401 - registers the <topic:...> converter used below
+from streams.browse.consumers import SearchConsumer
+
+websocket_urlpatterns = [
+    path("ws/clusters/<str:cluster>/topics/<topic:topic>/search/", SearchConsumer.as_asgi()),
+]

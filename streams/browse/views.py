@@ -1,0 +1,285 @@
+"""Message pages: browse and search a topic, one event in full (and its bytes), a key's timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
+
+from backbone_admin.clusters import ClusterConfig
+from backbone_admin.kafka import ClusterUnavailable, InvalidRequest, PermissionDenied
+from backbone_admin.kafka.topics import describe_topic
+from backbone_admin.models import Role
+from backbone_admin.roles import has_role, require_role
+from backbone_admin.web import backbone_errors
+from streams.browse import keys, present
+from streams.browse.browse import read_event
+from streams.browse.positions import Cursor
+from streams.browse.query import (
+    MAX_LIMIT,
+    EventDecoder,
+    MessageQuery,
+    Result,
+    budget_for,
+    default_budget,
+    parse_query,
+    run_query,
+)
+from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
+from topics.listing import topic_index
+
+# Parameters a pager link keeps; the start parameters give way to the cursor.
+KEPT = ("partition", "key", "all_partitions", "q", "limit", "direction", "max_events", "max_bytes", "max_seconds")
+TIMELINE_TOPIC_INPUTS = 3
+TOPIC_SUGGESTIONS = 2000
+
+
+def require_reader(user: Any, cluster: str) -> ClusterConfig:
+    """The cluster, if the user may read event contents there (viewers may not: 403 saying so)."""
+    try:
+        return require_role(user, cluster, Role.READER)
+    except PermissionDenied as exc:
+        if type(exc) is not PermissionDenied:
+            raise
+        raise PermissionDenied(
+            f"Event contents need the reader role on cluster `{cluster}`: viewers see topics and "
+            "their metadata, not the events in them. Ask an admin for the reader role."
+        ) from None
+
+
+def masked_for(user: Any, cluster: ClusterConfig) -> bool:
+    """Masking applies to everyone below admin."""
+    return not has_role(user, cluster.name, Role.ADMIN)
+
+
+def search_socket_path(cluster: str, topic: str) -> str:
+    """The search websocket's path: the page's own path (topic quoted the same way) under /ws/."""
+    page = reverse("streams:messages", kwargs={"cluster": cluster, "topic": topic})
+    return "/ws" + page.removesuffix("messages/") + "search/"
+
+
+def _link(request: HttpRequest, cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    params = QueryDict(mutable=True)
+    for name in KEPT:
+        value = request.GET.get(name)
+        if value:
+            params[name] = value
+    params["cursor"] = cursor.encode()
+    return f"{request.path}?{params.urlencode()}"
+
+
+def _form_values(request: HttpRequest, query: MessageQuery | None) -> dict[str, Any]:
+    get = request.GET
+    budget = default_budget()
+    return {
+        "partition": get.get("partition", ""),
+        "start": get.get("start", "") or (query.start if query else "newest"),
+        "direction": query.order if query else get.get("direction", "newest"),
+        "offset": get.get("offset", ""),
+        "timestamp": get.get("timestamp", ""),
+        "when": get.get("when", ""),
+        "group": get.get("group", ""),
+        "key": get.get("key", ""),
+        "all_partitions": get.get("all_partitions") in ("1", "on", "true"),
+        "q": get.get("q", ""),
+        "limit": get.get("limit", "") or settings.BROWSE_DEFAULT_LIMIT,
+        "max_events": get.get("max_events", "") or budget["max_events"],
+        "max_bytes": get.get("max_bytes", "") or budget["max_bytes"],
+        "max_seconds": get.get("max_seconds", "") or f"{budget['max_seconds']:g}",
+    }
+
+
+def _result_context(request: HttpRequest, config: ClusterConfig, topic: str, result: Result) -> dict[str, Any]:
+    page = result.page
+    rows = [present.event_row(e, config.name, topic, max_value=settings.BROWSE_MAX_VALUE) for e in result.events]
+    return {
+        "rows": rows,
+        "scan": page.scan.report(),
+        "merged": page.merged,
+        "next_url": _link(request, page.next),
+        "previous_url": _link(request, page.previous),
+        "notes": result.notes,
+        "key_partitions": result.key_partitions.describe() if result.key_partitions else None,
+        "order": page.order,
+        "found": len(rows),
+    }
+
+
+@backbone_errors
+def messages(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
+    config = require_reader(request.user, cluster)
+    meta = describe_topic(config.name, topic)
+    masked = masked_for(request.user, config)
+    context: dict[str, Any] = {
+        "cluster": config.public(),
+        "topic": topic,
+        "partitions": [p.id for p in meta.partitions],
+        "masking": masked and bool(config.mask_fields or config.mask_patterns),
+        "filter_examples": FILTER_EXAMPLES,
+        "filter_help": FILTER_HELP,
+        "budget": default_budget(),
+        "max_limit": MAX_LIMIT,
+        "ws_path": search_socket_path(config.name, topic),
+    }
+    status = 200
+    query = None
+    try:
+        query = parse_query(request.GET)
+        # A search streams into the page over the websocket (messages.js); `sync=1` runs it here
+        # instead, for a browser without JavaScript.
+        context["stream"] = query.searching and request.GET.get("sync") != "1"
+        if not context["stream"]:
+            result = run_query(config, topic, query, masked=masked, budget=budget_for(query, api=True))
+            context.update(_result_context(request, config, topic, result))
+    except InvalidRequest as exc:
+        context["error"] = exc.message
+        context["fields"] = exc.fields
+        status = 400
+    except ClusterUnavailable as exc:
+        context["error"] = exc.message
+        status = 503
+    context["form"] = _form_values(request, query)
+    context["searching"] = bool(query and query.searching)
+    return render(request, "streams/browse/messages.html", context, status=status)
+
+
+def _event_params(request: HttpRequest) -> tuple[int, int]:
+    values = []
+    for name in ("partition", "offset"):
+        text = request.GET.get(name, "").strip()
+        if not text.isdigit() or len(text) > 19:
+            raise InvalidRequest(f"{name}: a whole number is needed", fields={name: "a whole number is needed"})
+        values.append(int(text))
+    return values[0], values[1]
+
+
+@backbone_errors
+def event_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
+    config = require_reader(request.user, cluster)
+    partition, offset = _event_params(request)
+    masked = masked_for(request.user, config)
+    record = read_event(config.name, topic, partition, offset)
+    event = EventDecoder(config, masked=masked)(record)
+    data = present.event_row(event, config.name, topic, max_value=None)
+    writable = not config.read_only and has_role(request.user, config.name, Role.OPERATOR)
+    base = reverse("streams:event_download", kwargs={"cluster": config.name, "topic": topic})
+    context = {
+        "cluster": config.public(),
+        "topic": topic,
+        "event": data,
+        "copy_url": present.copy_url(data, config.name, topic) if writable else None,
+        "can_produce": writable,
+        "download_value": f"{base}?{urlencode({'partition': partition, 'offset': offset, 'part': 'value'})}",
+        "download_key": f"{base}?{urlencode({'partition': partition, 'offset': offset, 'part': 'key'})}",
+        "masking": event.masking,
+        "browse_url": reverse("streams:messages", kwargs={"cluster": config.name, "topic": topic}),
+        "json": {k: v for k, v in data.items() if k not in ("pretty", "utc", "decoded_as", "detail_url", "id")},
+    }
+    return render(request, "streams/browse/event_detail.html", context)
+
+
+@backbone_errors
+def event_download(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
+    """The key's or value's bytes as stored; as shown (masked text) when masking changed them for this user."""
+    config = require_reader(request.user, cluster)
+    partition, offset = _event_params(request)
+    part = request.GET.get("part", "value")
+    if part not in ("key", "value"):
+        raise InvalidRequest("part: key or value", fields={"part": "key or value"})
+    record = read_event(config.name, topic, partition, offset)
+    event = EventDecoder(config, masked=masked_for(request.user, config))(record)
+    decoded = event.value if part == "value" else event.key
+    raw = record.value if part == "value" else record.key
+    body = decoded.text.encode() if decoded.masked and decoded.text is not None else (raw or b"")
+    extension = {"json": "json", "avro": "json", "text": "txt"}.get(decoded.encoding, "bin")
+    if decoded.encoding == "avro" and not decoded.masked:
+        extension = "avro"
+    safe_topic = "".join(c if c.isalnum() or c in "._-" else "_" for c in topic)
+    response = HttpResponse(body, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{safe_topic}-{partition}-{offset}-{part}.{extension}"'
+    return response
+
+
+def _timeline_topics(request: HttpRequest) -> list[str]:
+    names: list[str] = []
+    for raw in request.GET.getlist("topic"):
+        for name in raw.split(","):
+            name = name.strip()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+@backbone_errors
+def key_timeline(request: HttpRequest, cluster: str) -> HttpResponse:
+    config = require_reader(request.user, cluster)
+    key = request.GET.get("key", "")
+    topics = _timeline_topics(request)
+    masked = masked_for(request.user, config)
+    context: dict[str, Any] = {"cluster": config.public(), "key": key, "topics": topics, "every": False}
+    context["topic_inputs"] = topics + [""] * max(1, TIMELINE_TOPIC_INPUTS - len(topics))
+    try:
+        context["suggestions"] = [row[0] for row in topic_index(config.name)[1][:TOPIC_SUGGESTIONS]]
+    except ClusterUnavailable:
+        context["suggestions"] = []
+    status = 200
+    if key or topics:
+        every = request.GET.get("all_partitions") in ("1", "on", "true")
+        context["every"] = every
+        try:
+            if len(key) > 4096:
+                raise InvalidRequest("key: at most 4,096 characters", fields={"key": "too long"})
+            if not topics:
+                raise InvalidRequest("topics: pick at least one topic", fields={"topic": "required"})
+            if len(topics) > settings.KEY_TIMELINE_MAX_TOPICS:
+                raise InvalidRequest(
+                    f"topics: at most {settings.KEY_TIMELINE_MAX_TOPICS} topics in one timeline",
+                    fields={"topic": "too many"},
+                )
+            timeline = keys.key_timeline(
+                config,
+                topics,
+                key,
+                masked=masked,
+                limit=MAX_LIMIT,
+                seconds=min(settings.SEARCH_DEFAULT_SECONDS, settings.SEARCH_API_MAX_SECONDS),
+                every=every,
+            )
+        except InvalidRequest as exc:
+            context["error"] = exc.message
+            status = 400
+        else:
+            context["timeline"] = timeline
+            context["rows"] = [
+                {"topic": e.record.topic, **present.event_row(e, config.name, e.record.topic, max_value=500)}
+                for e in timeline.events
+            ]
+            context["topic_reports"] = [
+                {
+                    "topic": entry.topic,
+                    "error": entry.error,
+                    "partitions": entry.result.key_partitions.describe()
+                    if entry.result and entry.result.key_partitions
+                    else None,
+                    "found": len(entry.result.events) if entry.result else 0,
+                    "scan": entry.result.scan.report() if entry.result else None,
+                    "more_url": _more_url(config.name, entry.topic, key, every, entry.result),
+                }
+                for entry in timeline.topics
+            ]
+    return render(request, "streams/browse/key_timeline.html", context, status=status)
+
+
+def _more_url(cluster: str, topic: str, key: str, every: bool, result: Result | None) -> str | None:
+    if result is None or result.page.next is None:
+        return None
+    params = {"key": key, "direction": "oldest", "cursor": result.page.next.encode()}
+    if every:
+        params["all_partitions"] = "1"
+    return reverse("streams:messages", kwargs={"cluster": cluster, "topic": topic}) + "?" + urlencode(params)
