@@ -26,6 +26,7 @@ from backbone_admin.kafka.client import timeout
 from backbone_admin.kafka.records import Record
 from streams.browse.positions import Cursor, Order, Read, Selection, select_partitions
 from streams.browse.reading import END, LIMIT, TIME_BUDGET, Budget, PartitionScan, Scan, merge_key
+from streams.browse.searching import SearchScan
 
 # Returns what to show for a matching record (its decoded event), None when it does not match.
 Matcher = Callable[[Record], Any | None]
@@ -131,7 +132,7 @@ def _search(
     on_hit: Callable[[Hit], None] | None,
     on_progress: Callable[[Scan], None] | None,
 ) -> tuple[Scan, list[Hit]]:
-    scan = Scan(r, selection, positions, read, budget)
+    scan = SearchScan(r, selection, positions, read, budget)
     scan.on_progress = on_progress
     hits: list[Hit] = []
     for record, event in scan.find(matcher, limit):

@@ -199,7 +199,3 @@ def start_positions(
             )
         return Start(read, _clamp(selection, positions), tuple(notes))
     raise InvalidRequest(f"unknown start {start!r}", fields={"start": f"one of {', '.join(STARTS)}"})
-
-
-def cursor_text(cursor: Cursor | None) -> str | None:
-    return cursor.encode() if cursor is not None else None

@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from streams.browse.reading import Scan
 from streams.events.serialize import DecodedEvent, event_json
 
 # A "produce a copy" link longer than this would be refused by servers and proxies (request line limits).
@@ -77,7 +76,3 @@ def copy_url(data: dict[str, Any], cluster: str, topic: str) -> str | None:
         params["headers"] = json.dumps(headers, ensure_ascii=False)
     url = reverse("streams:produce", kwargs={"cluster": cluster, "topic": topic}) + "?" + urlencode(params)
     return url if len(url) <= MAX_COPY_URL else None
-
-
-def scan_rows(scan: Scan) -> list[dict[str, Any]]:
-    return [part.report() for _, part in sorted(scan.partitions.items())]

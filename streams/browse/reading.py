@@ -2,14 +2,14 @@
 
 `Scan.records()` yields records one at a time, merged across partitions by timestamp (then
 partition, offset), each partition's own records in offset order (ascending forwards,
-descending backwards). Pages (`exact`) read in rounds of windows, [position, position + need)
-forwards and [position - need, position) backwards — Kafka only reads forwards — and merge
-exactly: a round stops where a partition's window runs out before its end of the log, and
-what the others read beyond is read again. Offsets may be missing (compaction, transaction
-markers), so a window can hold fewer records than its size: the next one reaches further,
-until enough were found or a watermark is reached — offset arithmetic never stands in for a
-count. Scans read forwards in one stream of large batches, and backwards in rounds whose
-windows grow while the time left allows.
+descending backwards). It reads in rounds of windows, [position, position + size) forwards
+and [position - size, position) backwards — Kafka only reads forwards — and merges exactly
+(`exact`, pages): a round stops where a partition's window runs out before its end of the
+log, and what the others read beyond is read again. Offsets may be missing (compaction,
+transaction markers), so a window can hold fewer records than its size: the next one
+reaches further, until enough were found or a watermark is reached — offset arithmetic
+never stands in for a count. Pages size the windows to what they still need; scans
+(streams.browse.searching) grow them while the time left allows.
 
 A yielded record counts as read: its partition's position moves past it, so stopping at any
 record (page full, budget spent, cancelled) leaves positions from which the next read
@@ -23,7 +23,6 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +37,6 @@ BATCH = 5000
 FIRST_WINDOW = 2000
 MIN_WINDOW = 500
 WINDOW = 50000
-# Matches a search holds back while a lagging partition has not been read up to their time;
-# beyond this it hands them out anyway.
-LOOSE_MATCHES = 5_000
 # Seconds one consumer call waits for records before the loop looks at its budget again.
 POLL_WAIT = 0.05
 
@@ -230,208 +226,6 @@ class Scan:
         part.bytes += size
         self.events += 1
         self.bytes += size
-
-    # -- searches: records filtered as they are read, matches merged ---------------------------
-
-    def find(self, matcher: Callable[[Record], Any | None], limit: int) -> Iterator[tuple[Record, Any]]:
-        """(record, what `matcher` returned) for the first `limit` matches, merged across partitions.
-
-        Records are filtered as they are read — in one stream of large batches forwards, in rounds
-        of windows backwards — and only the matches are merged: a match is handed out once every
-        other partition still being read has been read past its time, so pages of matches come in
-        time order. Where the page fills, each partition continues at its first match not handed
-        out (or where its reading stopped); a budget, a cancel or the end hands out what was found.
-        """
-        if self.budget.deadline == 0.0:
-            self.budget.start()
-        pending: dict[int, deque[tuple[Record, Any]]] = {p: deque() for p in self.partitions}
-        # Per partition, the time up to which it has been read (forwards) or back to which (backwards).
-        frontier: dict[int, int] = {}
-        try:
-            reading = self._find_forward if self.read == "asc" else self._find_backward
-            yield from self._merge_matches(reading(matcher, pending, frontier), pending, frontier, limit)
-        finally:
-            self.elapsed = time.monotonic() - self.started
-
-    def _merge_matches(
-        self,
-        batches: Iterator[None],
-        pending: dict[int, deque[tuple[Record, Any]]],
-        frontier: dict[int, int],
-        limit: int,
-    ) -> Iterator[tuple[Record, Any]]:
-        asc = self.read == "asc"
-        sign = 1 if asc else -1
-        heap: list[tuple[tuple[int, int, int], int]] = []
-        in_heap: set[int] = set()
-        emitted = 0
-        finished = False
-        while not finished:
-            finished = next(batches, True) is True  # each step reads (and filters) one batch or round
-            for p, queue in pending.items():
-                if queue and p not in in_heap:
-                    record = queue[0][0]
-                    heapq.heappush(heap, ((sign * record.timestamp, sign * p, sign * record.offset), p))
-                    in_heap.add(p)
-            # Partitions still being read bound what may be handed out: nothing they have not read yet
-            # may come before it.
-            reading = [frontier.get(p) for p, part in self.partitions.items() if part.stopped is None]
-            bound = (
-                None
-                if finished or self.halted or not reading
-                else min(sign * (f if f is not None else -sign * 2**62) for f in reading)
-            )
-            waiting = sum(len(q) for q in pending.values())
-            while heap and emitted < limit:
-                key, p = heap[0]
-                if bound is not None and key[0] > bound and waiting < LOOSE_MATCHES:
-                    break
-                heapq.heappop(heap)
-                in_heap.discard(p)
-                record, event = pending[p].popleft()
-                waiting -= 1
-                if pending[p]:
-                    nxt = pending[p][0][0]
-                    heapq.heappush(heap, ((sign * nxt.timestamp, sign * p, sign * nxt.offset), p))
-                    in_heap.add(p)
-                self.partitions[p].matched += 1
-                emitted += 1
-                yield record, event
-            if emitted >= limit:
-                self.stop_all(LIMIT)
-                break
-        # Matches found but not handed out are found again by the next page: each partition
-        # continues at its first one.
-        for p, queue in pending.items():
-            if queue:
-                part = self.partitions[p]
-                part.position = queue[0][0].offset if asc else queue[0][0].offset + 1
-                part.stopped = LIMIT if emitted >= limit else part.stopped
-
-    def _find_forward(
-        self,
-        matcher: Callable[[Record], Any | None],
-        pending: dict[int, deque[tuple[Record, Any]]],
-        frontier: dict[int, int],
-    ) -> Iterator[None]:
-        """Read oldest first, filter each record, keep the matches in `pending`; one step per batch."""
-        partitions = self.partitions
-        active = {p for p, part in partitions.items() if part.stopped is None}
-        if not active:
-            return
-        self._assign({p: partitions[p].position for p in active})
-        max_events, max_bytes = self._max_events, self._max_bytes
-        count = 0
-        while active:
-            reason = self._out_of_time() or self._spent()
-            if reason:
-                self.stop_all(reason)
-                return
-            reassign = False
-            for record in self.reader.read(self.batch, POLL_WAIT):
-                p = record.partition
-                part = partitions.get(p)
-                if part is None or part.stopped is not None:
-                    reassign = True
-                    continue
-                offset = record.offset
-                if offset < part.position:
-                    continue
-                if offset >= part.high:
-                    part.stop(END)  # events written after the request began wait for the next page
-                    reassign = True
-                    continue
-                count += 1
-                if count & 255 == 255:
-                    reason = self._out_of_time()
-                    if reason:
-                        self.stop_all(reason)
-                        return
-                    if self.on_progress is not None and count & 4095 == 4095:
-                        self.on_progress(self)
-                if self.events >= max_events or self.bytes >= max_bytes:
-                    self.stop_all(self._spent() or EVENTS_BUDGET)
-                    return
-                # The record's size, inline: this loop runs for every event a search reads.
-                size = len(record.key or b"") + len(record.value or b"")
-                if record.headers:
-                    size += sum(len(k.encode()) + len(v or b"") for k, v in record.headers)
-                part.position = offset + 1
-                part.scanned += 1
-                part.bytes += size
-                self.events += 1
-                self.bytes += size
-                frontier[p] = record.timestamp
-                found = matcher(record)
-                if found is not None:
-                    pending[p].append((record, found))
-                if offset >= part.high - 1:
-                    part.stop(END)
-            for p in self.reader.at_end & active:
-                part = partitions[p]
-                if part.stopped is None:
-                    part.position = max(part.position, part.high)
-                    part.stop(END)
-            still = {p for p in active if partitions[p].stopped is None}
-            if reassign and still and still != active:
-                self._assign({p: partitions[p].position for p in still})
-            active = still
-            yield None
-
-    def _find_backward(
-        self,
-        matcher: Callable[[Record], Any | None],
-        pending: dict[int, deque[tuple[Record, Any]]],
-        frontier: dict[int, int],
-    ) -> Iterator[None]:
-        """Read newest first in rounds of windows, filter each record, keep the matches; one step per round."""
-        partitions = self.partitions
-        count = 0
-        while True:
-            active = self.active()
-            if not active:
-                return
-            reason = self._out_of_time() or self._spent()
-            if reason:
-                self.stop_all(reason)
-                return
-            share = None
-            if self.budget.max_events is not None:
-                share = max(1, (self.budget.max_events - self.events) // len(active))
-            windows: dict[int, tuple[int, int]] = {}
-            for part in active:
-                size = max(1, part.window or self.window(part))
-                windows[part.partition] = (max(part.low, part.position - min(size, share or size)), part.position)
-            began = time.monotonic()
-            collected = self._read_windows(windows)
-            if collected is None:
-                return
-            self._pace(windows, collected, time.monotonic() - began)
-            for p, records in collected.items():
-                part = partitions[p]
-                for record in reversed(records):
-                    count += 1
-                    if count & 255 == 255:
-                        reason = self._out_of_time()
-                        if reason:
-                            self.stop_all(reason)
-                            return
-                        if self.on_progress is not None and count & 4095 == 4095:
-                            self.on_progress(self)
-                    if self.events >= self._max_events or self.bytes >= self._max_bytes:
-                        self.stop_all(self._spent() or EVENTS_BUDGET)
-                        return
-                    self._take(part, record, record.offset)
-                    found = matcher(record)
-                    if found is not None:
-                        pending[p].append((record, found))
-                start = windows[p][0]
-                part.position = start  # the whole window is done, missing offsets included
-                if records:
-                    frontier[p] = records[0].timestamp
-                if start <= part.low:
-                    part.stop(END)
-            yield None
 
     # -- backwards: windows below each position, round by round --------------------------------
 

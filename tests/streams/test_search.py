@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from django.test import Client
 from rest_framework.test import APIClient
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from streams.browse.consumers import SEARCH_THREADS
@@ -284,3 +284,25 @@ def test_viewers_anonymous_and_other_origins_are_refused(
         with pytest.raises(InvalidStatus) as refused:
             _open(live_url, topic, cookie, origin)
         assert refused.value.response.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_socket_closes_once_the_reader_role_is_taken_away(live_url: str, large: str, make_user: Any) -> None:
+    from backbone_admin.roles import assign_role
+
+    user = make_user("reader")
+    client = Client()
+    client.force_login(user)
+    with _open(live_url, large, f"sessionid={client.cookies['sessionid'].value}") as ws:
+        ws.send(json.dumps({"action": "search", "params": {"q": 's == "DELAYED"', "max_seconds": "60"}}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "started"
+        assign_role(user, "viewer")
+        # The next push after the access check expires (or the next search asked for) closes it.
+        deadline = time.monotonic() + 20
+        with pytest.raises(ConnectionClosed) as closed:
+            while time.monotonic() < deadline:
+                message = json.loads(ws.recv(timeout=20))
+                assert message["type"] != "hit"
+                if message["type"] in ("done", "error"):
+                    ws.send(json.dumps({"action": "search", "params": {"q": "x"}}))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
