@@ -140,10 +140,9 @@ def scan_reader_settings() -> dict[str, object]:
 
     django.setup()
     from backbone_admin.clusters import ClusterConfig
-    from backbone_admin.kafka.browsing import SCAN_CONFIG
-    from backbone_admin.kafka.records import _consumer_config
+    from backbone_admin.kafka.records import PROFILES, _consumer_config
 
-    conf = _consumer_config(ClusterConfig(name="bench", bootstrap_servers="-"), **SCAN_CONFIG)
+    conf = _consumer_config(ClusterConfig(name="bench", bootstrap_servers="-"), **PROFILES["scan"])
     fetch = ("fetch.", "max.partition.fetch.bytes", "queued.")
     return {k: v for k, v in conf.items() if k.startswith(fetch)}
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backbone_admin.kafka import ClusterUnavailable, NotFound
-from backbone_admin.kafka.browsing import browse_reader
 from backbone_admin.kafka.client import timeout
-from backbone_admin.kafka.records import Record
+from backbone_admin.kafka.records import Record, reader
 from streams.browse.positions import Cursor, Order, Read, Selection, select_partitions
 from streams.browse.reading import END, LIMIT, TIME_BUDGET, Budget, PartitionScan, Scan, merge_key
 from streams.browse.searching import SearchScan
@@ -88,7 +87,7 @@ def read_page(
     on_progress: Callable[[Scan], None] | None = None,
 ) -> Page:
     """Read one page from `positions` (see the module docstring); `on_hit` sees each match as it is found."""
-    with browse_reader(cluster, scan=matcher is not None) as r:
+    with reader(cluster, profile="scan" if matcher is not None else "page") as r:
         if matcher is None:
             scan, hits = _browse(r, selection, read, positions, limit, budget)
         else:
@@ -151,7 +150,7 @@ def read_event(cluster: str, topic: str, partition: int, offset: int) -> Record:
         held = f"offsets {mark.low} to {mark.high - 1}" if mark.high > mark.low else "no events"
         raise NotFound(f"no event at offset {offset} in partition {partition} of `{topic}`: it holds {held}")
     budget = Budget(seconds=timeout())
-    with browse_reader(cluster) as r:
+    with reader(cluster, profile="page") as r:
         scan = Scan(r, selection, {partition: offset}, "asc", budget, batch=1, exact=True)
         record = next(iter(scan.records()), None)
     if record is None and scan.partitions[partition].stopped == END:
