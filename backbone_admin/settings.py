@@ -202,8 +202,6 @@ REFRESH_USER_INTERVAL = env.float("REFRESH_USER_INTERVAL", default=10.0)
 REFRESH_CLUSTER_INTERVAL = env.float("REFRESH_CLUSTER_INTERVAL", default=2.0)
 # Produce: the largest value (bytes) one produce request may send; keys and headers are capped alike.
 PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
-# Produce: the largest value (bytes) one produce request may send; keys and headers are capped alike.
-PRODUCE_MAX_BYTES = env.int("PRODUCE_MAX_BYTES", default=1024 * 1024)
 # Jobs (replays, exports): running jobs per user at most; export files kept EXPORT_DAYS in
 # EXPORT_ROOT (checked every EXPORT_EXPIRY_INTERVAL s); a replay commits at least every
 # JOBS_COMMIT_EVENTS events; a dead worker's partitions are taken over after JOBS_LEASE_SECONDS.

@@ -64,7 +64,7 @@ def _consumer_config(cluster: ClusterConfig, **extra: Any) -> dict[str, Any]:
             # librdkafka waits a whole second (its default) before fetching again for a partition
             # whose queue was full or that was just assigned again; readers re-assign often.
             "fetch.queue.backoff.ms": 10,
-            # Measured on the test broker reading 1M × 200 B events: 4 MB per partition held ~300 MB
+            # Measured on the test broker reading 1M x 200 B events: 4 MB per partition held ~300 MB
             # more RSS than 256 KB at the same rate (~390k events/s); a job worker must stay small.
             "fetch.max.bytes": 2 * 1024 * 1024,
             "max.partition.fetch.bytes": 256 * 1024,
@@ -185,7 +185,7 @@ class _Pool:
                 consumer.close()
 
 
-# Pages need ~100 events per partition: small fetches. Scans, exports and replays: large ones.
+# Pages need ~100 events per partition: smaller fetches than scans, exports and replays.
 PROFILES: dict[str, dict[str, Any]] = {
     "general": {},
     "page": {"max.partition.fetch.bytes": 64 * 1024, "fetch.max.bytes": 1024 * 1024},
