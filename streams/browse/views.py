@@ -179,6 +179,22 @@ def event_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse
         "download_key": f"{base}?{urlencode({'partition': partition, 'offset': offset, 'part': 'key'})}",
         "masking": event.masking,
         "browse_url": reverse("streams:messages", kwargs={"cluster": config.name, "topic": topic}),
+        # Replaying one event: the replay form with the range [offset, offset + 1) of its partition.
+        "replay_url": (
+            reverse("streams:job_replay", kwargs={"cluster": config.name, "topic": topic})
+            + "?"
+            + urlencode(
+                {
+                    "partitions": partition,
+                    "start_kind": "offset",
+                    "start_value": offset,
+                    "end_kind": "offset",
+                    "end_value": offset + 1,
+                }
+            )
+            if has_role(request.user, config.name, Role.OPERATOR)
+            else None
+        ),
         "json": {k: v for k, v in data.items() if k not in ("pretty", "utc", "decoded_as", "detail_url", "id")},
     }
     return render(request, "streams/browse/event_detail.html", context)

@@ -245,3 +245,23 @@ def test_one_event_is_replayed_alone(
     assert form.status_code == 200
     content = form.content.decode()
     assert 'name="partitions" value="1"' in content and 'name="start_value" value="7"' in content
+
+
+@pytest.mark.django_db
+def test_an_event_page_offers_to_replay_that_event_alone(client_as: Any, kafka_bootstrap: str, topic_name: str) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic_name, num_partitions=2, replication_factor=1)])[topic_name].result(10)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    for i in range(3):  # one record per batch: the end offset is then exact on both brokers (TEST_BROKER.md)
+        producer.produce(topic_name, value=f"e{i}".encode(), partition=1)
+        producer.flush(10)
+    detail = f"/clusters/local/topics/{topic_name}/messages/event/?partition=1&offset=2"
+    page = client_as("operator").get(detail)
+    assert page.status_code == 200, page.content.decode()[-1500:]
+    html = page.content.decode()
+    assert "Replay this event" in html
+    assert "partitions=1&amp;start_kind=offset&amp;start_value=2&amp;end_kind=offset&amp;end_value=3" in html
+    assert "Replay this event" not in client_as("reader").get(detail).content.decode()
