@@ -352,11 +352,11 @@ def test_an_unreachable_registry_says_so(clusters_file: Callable[[str], Path]) -
     assert "connection refused" in caught.value.message
 
 
-def test_a_registry_url_that_is_not_http_is_reported_on_each_value(clusters_file: Callable[[str], Path]) -> None:
-    registry = use_registry(clusters_file, "ftp://registry.example")
-    decoded = decode(b"\x00\x00\x00\x00\x01\x02", registry=registry)
-    assert decoded.encoding == "base64"
-    assert decoded.error == "schema_registry_url of cluster `local` must start with http:// or https://"
+def test_a_registry_url_that_is_not_http_is_refused_at_start_up(clusters_file: Callable[[str], Path]) -> None:
+    from backbone_admin.clusters import ClusterConfigError
+
+    with pytest.raises(ClusterConfigError, match="schema_registry_url must be an http:// or https:// URL"):
+        use_registry(clusters_file, "ftp://registry.example")
 
 
 def test_no_registry_for_a_cluster_without_a_url(clusters_file: Callable[[str], Path]) -> None:
