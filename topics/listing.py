@@ -138,7 +138,8 @@ def _ttl() -> int:
     return max(1, int(settings.METADATA_CACHE_TTL))
 
 
-def _cache_get(key: str) -> Any:
+def cache_get(key: str) -> Any:
+    """The cached value, or None; a Redis outage only costs the cache."""
     try:
         return cache.get(key)
     except Exception:  # the listing works (slower) while Redis is down
@@ -146,7 +147,7 @@ def _cache_get(key: str) -> Any:
         return None
 
 
-def _cache_set(key: str, value: Any, timeout: float | None = None) -> None:
+def cache_set(key: str, value: Any, timeout: float | None = None) -> None:
     try:
         cache.set(key, value, timeout=max(1, int(timeout if timeout is not None else _ttl())))
     except Exception:
@@ -173,8 +174,8 @@ def _last_known_key(cluster: str) -> str:
 def store_index(cluster: str, topics: Sequence[TopicMetadata]) -> tuple[float, list[IndexRow]]:
     rows = [(t.name, len(t.partitions), t.replication_factor, t.under_replicated) for t in topics]
     blob = (time.time(), rows)
-    _cache_set(_index_key(cluster), blob)
-    _cache_set(_last_known_key(cluster), blob, LAST_KNOWN_TTL)
+    cache_set(_index_key(cluster), blob)
+    cache_set(_last_known_key(cluster), blob, LAST_KNOWN_TTL)
     return blob
 
 
@@ -187,13 +188,13 @@ def topic_index(
     warning naming the cause and the age) when there is one.
     """
     if not refresh:
-        cached = _cache_get(_index_key(cluster))
+        cached = cache_get(_index_key(cluster))
         if cached is not None:
             return cached
     try:
         return store_index(cluster, topic_metadata(cluster))
     except ClusterUnavailable as exc:
-        last = _cache_get(_last_known_key(cluster)) if warnings is not None else None
+        last = cache_get(_last_known_key(cluster)) if warnings is not None else None
         if warnings is None or last is None:
             raise
         age = naturaldelta(max(0.0, time.time() - last[0]))
@@ -240,7 +241,7 @@ def _enriched(cluster: str, rows: Sequence[IndexRow], warnings: list[str]) -> di
     """Enrichment for `rows`: from the cache, fetching only what is missing."""
     # (started_at, data): pages enriched later join the blob but never extend its life,
     # so no count is older than the TTL.
-    blob = _cache_get(_enrich_key(cluster))
+    blob = cache_get(_enrich_key(cluster))
     now = time.time()
     started, cached = blob if blob and now - blob[0] < _ttl() else (now, {})
     missing = [r for r in rows if r[0] not in cached]
@@ -252,7 +253,7 @@ def _enriched(cluster: str, rows: Sequence[IndexRow], warnings: list[str]) -> di
             warnings.append(f"Message counts and retention are unavailable right now: {exc.message}")
             return cached
         cached = {**cached, **fresh}
-        _cache_set(_enrich_key(cluster), (started, cached), timeout=_ttl() - (time.time() - started))
+        cache_set(_enrich_key(cluster), (started, cached), timeout=_ttl() - (time.time() - started))
     return cached
 
 

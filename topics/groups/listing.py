@@ -22,7 +22,7 @@ from backbone_admin.kafka.groups import GroupDescription, committed_offsets, des
 from backbone_admin.paging import PageInfo
 from backbone_admin.patterns import name_filter
 from topics.groups.lag import Partition, end_offsets
-from topics.listing import cluster_pool
+from topics.listing import cache_get, cache_set, cluster_pool
 from topics.refresh import refresh_allowed
 
 log = logging.getLogger("backbone.groups")
@@ -98,21 +98,6 @@ def _ttl() -> int:
     return max(1, int(settings.GROUPS_CACHE_TTL))
 
 
-def _cache_get(key: str) -> Any:
-    try:
-        return cache.get(key)
-    except Exception:  # the page works (slower) while Redis is down
-        log.warning("cannot read %s from the cache", key, exc_info=True)
-        return None
-
-
-def _cache_set(key: str, value: Any, timeout: int) -> None:
-    try:
-        cache.set(key, value, timeout=timeout)
-    except Exception:
-        log.warning("cannot cache %s", key, exc_info=True)
-
-
 def invalidate(cluster: str) -> None:
     """Forget the cached group list of a cluster (after a rewind or a delete)."""
     try:
@@ -173,21 +158,21 @@ def read_snapshot(cluster: str) -> Snapshot:
             )
         )
     snapshot = Snapshot(fetched_at=time.time(), rows=rows, warnings=warnings)
-    _cache_set(_cache_key(cluster), snapshot, _ttl())
-    _cache_set(f"groups:last-known:{cluster}", snapshot, LAST_KNOWN_TTL)
+    cache_set(_cache_key(cluster), snapshot, _ttl())
+    cache_set(f"groups:last-known:{cluster}", snapshot, LAST_KNOWN_TTL)
     return snapshot
 
 
 def snapshot(cluster: str, *, refresh: bool = False, warnings: list[str] | None = None) -> Snapshot:
     """The cached snapshot, or a fresh one; with `warnings`, the last known one while the cluster is down."""
     if not refresh:
-        cached = _cache_get(_cache_key(cluster))
+        cached = cache_get(_cache_key(cluster))
         if isinstance(cached, Snapshot):
             return cached
     try:
         return read_snapshot(cluster)
     except ClusterUnavailable as exc:
-        last = _cache_get(f"groups:last-known:{cluster}") if warnings is not None else None
+        last = cache_get(f"groups:last-known:{cluster}") if warnings is not None else None
         if warnings is None or not isinstance(last, Snapshot):
             raise
         age = naturaldelta(max(0.0, time.time() - last.fetched_at))
