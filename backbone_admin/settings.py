@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "backbone_admin.sessions.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -154,7 +155,12 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "backbone",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        # One pool per process (not per request): backbone_admin/redis_pool.py says why.
+        "OPTIONS": {
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+            "pool_class": "backbone_admin.redis_pool.SharedConnectionPool",
+        },
     }
 }
 CHANNEL_LAYERS = {
@@ -280,10 +286,13 @@ AXES_VERBOSE = False
 # API tokens expire after this many days unless created with `create_api_token USER --days N`.
 API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
 LOGIN_URL = "login"
-# Idle timeout: every request re-saves the session, so it ends after this many seconds without one.
+# Idle timeout: a session ends after this many seconds without a request. It is extended (saved
+# with a fresh expiry) at most every SESSION_REFRESH_INTERVAL s by backbone_admin.sessions, not
+# on every request, so an idle session ends up to that much earlier, never later.
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=8 * 3600)
 SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_REFRESH_INTERVAL = 60
+SESSION_SAVE_EVERY_REQUEST = False
 CSRF_FAILURE_VIEW = "backbone_admin.errors.csrf_failure"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
