@@ -13,8 +13,10 @@ on every partition. Logged in as a viewer it times, in one run:
 - the baselines, in this process: `list_consumer_groups` + `list_consumer_group_offsets` of
   every group (all requests sent together) + `list_offsets` (latest) of their partitions; and
   for one group: `describe_consumer_groups` + `list_consumer_group_offsets` + `list_offsets`;
-- the group list through the API and as the page: cold (`?refresh=1`: list, describe in
-  batches, offsets in batches, end offsets per topic chunk) and warm (cached), sorted by lag;
+- the group list through the API and as the page: cold (`?refresh=1`: ListGroups, then
+  describe and offsets of the page's groups, end offsets of their partitions), cold sorted
+  by lag (offsets of every group, in batches sent together; end offsets per partition
+  chunk) and by members (every group described), and warm (cached), sorted by lag;
 - the group detail (members, offsets, end offsets, lag and time lag: one event read per
   lagging partition) through the API and as the page.
 
@@ -162,6 +164,16 @@ def run(groups: int, partitions: int, n: int) -> None:
                     slow_n,
                 ),
                 ("page group list, cold", http_call(client, "/clusters/local/groups/?refresh=1"), slow_n),
+                (
+                    "API group list sorted by lag, cold (lag of every group)",
+                    http_call(client, "/api/clusters/local/groups/?refresh=1&sort=lag&order=desc"),
+                    slow_n,
+                ),
+                (
+                    "API group list sorted by members, cold (every group described)",
+                    http_call(client, "/api/clusters/local/groups/?refresh=1&sort=members&order=desc"),
+                    slow_n,
+                ),
                 ("API group list, warm", http_call(client, "/api/clusters/local/groups/"), n),
                 (
                     "API group list sorted by lag, warm",

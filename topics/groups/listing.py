@@ -1,24 +1,33 @@
 """The group list of a cluster: every group with its state, members and lag, cached briefly.
 
-Per cluster and per GROUPS_CACHE_TTL: the groups (one ListGroups), their descriptions and
-committed offsets (in batches sent together to the isolated child), and the end offsets of
-every partition any group has committed on (one ListOffsets per chunk of partitions, shared
-by all groups). A Redis outage costs the cache, not the page.
+One snapshot per cluster in the Django cache (Redis) for GROUPS_CACHE_TTL, filled in layers:
+
+- the *index*: one ListGroups (group id, state as listed, type) — cheap;
+- *descriptions* (state, assignor, members) and *lags*, which cost a coordinator request
+  per group (DescribeGroups, OffsetFetch, each after a FindCoordinator: librdkafka sends
+  one group per request), plus one ListOffsets per chunk of partitions, shared by all groups.
+
+Only the groups on the page are described and have their lag read when sorting by name;
+sorting by lag reads the lag of every group that passed the search (and describes only
+the page), sorting by members or state describes every match (and reads only the page's
+lag). What a page fills in joins the cached snapshot without extending its life, so no
+number is older than the TTL. A Redis outage costs the cache, not the page.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from humanize import naturaldelta
 
 from backbone_admin.kafka import BackboneError, ClusterUnavailable, InvalidRequest
-from backbone_admin.kafka.groups import GroupDescription, committed_offsets, describe_groups, list_groups
+from backbone_admin.kafka.groups import committed_offsets, describe_groups, list_groups
 from backbone_admin.paging import PageInfo
 from backbone_admin.patterns import name_filter
 from topics.groups.lag import Partition, end_offsets
@@ -26,12 +35,21 @@ from topics.listing import cache_get, cache_set, cluster_pool
 from topics.refresh import refresh_allowed
 
 log = logging.getLogger("backbone.groups")
+_T = TypeVar("_T")
 
 SORTS = ("name", "lag", "members", "state")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 # Groups per describe / offsets request to the isolated child; the requests go out together.
 GROUP_CHUNK = 200
+
+# (group id, state as ListGroups gave it, type)
+IndexRow = tuple[str, str, str]
+# (state, assignor, members) as DescribeGroups gave them
+Described = tuple[str, str, int]
+# (lag per topic over the partitions with a committed offset, committed partitions,
+#  committed partitions whose end offset could not be read)
+Lag = tuple[dict[str, int], int, int]
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,7 @@ class GroupRow:
     topic_lags: dict[str, int]  # lag per topic, over the partitions with a committed offset
     committed_partitions: int
     unknown_end: int = 0  # committed partitions whose end offset could not be read
+    lag_read: bool = True  # False: the cluster did not answer for this group's offsets
 
     @property
     def topics(self) -> list[str]:
@@ -53,7 +72,7 @@ class GroupRow:
 
     @property
     def lag(self) -> int | None:
-        """Total lag; None when the group has no committed offset at all."""
+        """Total lag; None when the group has no committed offset at all (or they could not be read)."""
         return sum(self.topic_lags.values()) if self.committed_partitions else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,16 +84,45 @@ class GroupRow:
             "members": self.members,
             "topics": self.topics,
             "lag": self.lag,
+            "lag_read": self.lag_read,
             "topic_lags": dict(sorted(self.topic_lags.items())),
             "committed_partitions": self.committed_partitions,
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Snapshot:
+    """The groups as listed at `fetched_at`, with the descriptions and lags read so far."""
+
     fetched_at: float
-    rows: list[GroupRow]
+    index: list[IndexRow]
+    described: dict[str, Described] = field(default_factory=dict)
+    lags: dict[str, Lag] = field(default_factory=dict)
+    # End offsets read so far, shared by every group (None: the partition's topic is gone).
+    highs: dict[Partition, int | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def row(self, entry: IndexRow) -> GroupRow:
+        group_id, listed_state, kind = entry
+        # The description's state is the coordinator's own; ListGroups may say less.
+        state, assignor, members = self.described.get(group_id, (listed_state, "", 0))
+        lag = self.lags.get(group_id)
+        topic_lags, committed, unknown = lag if lag is not None else ({}, 0, 0)
+        return GroupRow(
+            group_id=group_id,
+            state=state,
+            type=kind,
+            assignor=assignor,
+            members=members,
+            topic_lags=topic_lags,
+            committed_partitions=committed,
+            unknown_end=unknown,
+            lag_read=lag is not None,
+        )
+
+    @property
+    def rows(self) -> list[GroupRow]:
+        return [self.row(entry) for entry in self.index]
 
 
 @dataclass(frozen=True)
@@ -91,7 +139,11 @@ class GroupPage(PageInfo):
 
 
 def _cache_key(cluster: str) -> str:
-    return f"groups:snapshot:{cluster}"
+    return f"groups:snapshot:v2:{cluster}"
+
+
+def _last_known_key(cluster: str) -> str:
+    return f"groups:last-known:v2:{cluster}"
 
 
 def _ttl() -> int:
@@ -110,74 +162,117 @@ def invalidate(cluster: str) -> None:
 LAST_KNOWN_TTL = 24 * 3600
 
 
-def read_snapshot(cluster: str) -> Snapshot:
-    """Every group of the cluster with its state, members and lag, read now (and cached)."""
-    summaries = list_groups(cluster)
-    ids = [g.group_id for g in summaries]
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + GROUP_CHUNK]) for i in range(0, len(ids), GROUP_CHUNK)]
+
+
+def fill(cluster: str, snap: Snapshot, *, describe: Iterable[str] = (), lag: Iterable[str] = ()) -> bool:
+    """Describe and read the lag of the given groups where the snapshot lacks them; whether it read any.
+
+    Raises BackboneError when the offsets cannot be read; a failed description is a
+    warning of the snapshot (the row shows the listed state) and is asked again next time.
+    """
+    to_describe = [g for g in dict.fromkeys(describe) if g not in snap.described]
+    to_read = [g for g in dict.fromkeys(lag) if g not in snap.lags]
+    if not to_describe and not to_read:
+        return False
     pool = cluster_pool(cluster)
     # Batches sent together: the isolated child serves them concurrently.
-    chunks = [ids[i : i + GROUP_CHUNK] for i in range(0, len(ids), GROUP_CHUNK)]
-    described_futures = [pool.submit(describe_groups, cluster, chunk) for chunk in chunks]
-    committed_futures = [pool.submit(committed_offsets, cluster, chunk) for chunk in chunks]
+    described_futures = [pool.submit(describe_groups, cluster, chunk) for chunk in _chunks(to_describe)]
+    committed_futures = [pool.submit(committed_offsets, cluster, chunk) for chunk in _chunks(to_read)]
     committed: dict[str, dict[Partition, int]] = {}
     for future in committed_futures:
         committed.update(future.result())
-    warnings: list[str] = []
-    partitions = sorted({tp for offsets in committed.values() for tp in offsets})
-    marks = end_offsets(cluster, partitions, warnings)
-    described: dict[str, GroupDescription] = {}
-    try:
-        for described_future in described_futures:
-            described.update(described_future.result())
-    except BackboneError as exc:
-        warnings.append(f"Group states and members are unavailable right now: {exc.message}")
-    rows = []
-    for summary in summaries:
-        offsets = committed.get(summary.group_id, {})
+    unread = sorted({tp for offsets in committed.values() for tp in offsets} - snap.highs.keys())
+    if unread:
+        marks = end_offsets(cluster, unread, snap.warnings)
+        snap.highs.update({tp: marks[tp].high if tp in marks else None for tp in unread})
+    for group_id, offsets in committed.items():
         lags: dict[str, int] = {}
         unknown = 0
         for (topic, p), offset in offsets.items():
-            mark = marks.get((topic, p))
-            if mark is None:
+            high = snap.highs.get((topic, p))
+            if high is None:
                 unknown += 1
                 lags.setdefault(topic, 0)
                 continue
-            lags[topic] = lags.get(topic, 0) + max(0, mark.high - offset)
-        description = described.get(summary.group_id)
-        rows.append(
-            GroupRow(
-                group_id=summary.group_id,
-                # The description's state is the coordinator's own; ListGroups may say less.
-                state=description.state if description else summary.state,
-                type=summary.type,
-                assignor=description.assignor if description else "",
-                members=len(description.members) if description else 0,
-                topic_lags=lags,
-                committed_partitions=len(offsets),
-                unknown_end=unknown,
+            lags[topic] = lags.get(topic, 0) + max(0, high - offset)
+        snap.lags[group_id] = (lags, len(offsets), unknown)
+    listed = {entry[0]: entry[1] for entry in snap.index} if to_describe else {}
+    for chunk, described_future in zip(_chunks(to_describe), described_futures, strict=True):
+        try:
+            answered = described_future.result()
+        except BackboneError as exc:
+            note = f"Group states and members are unavailable right now: {exc.message}"
+            if note not in snap.warnings:
+                snap.warnings.append(note)
+            continue
+        for group_id in chunk:
+            d = answered.get(group_id)
+            # A group whose own description failed shows its listed state, as before.
+            snap.described[group_id] = (
+                (d.state, d.assignor, len(d.members)) if d is not None else (listed.get(group_id, "Unknown"), "", 0)
             )
-        )
-    snapshot = Snapshot(fetched_at=time.time(), rows=rows, warnings=warnings)
-    cache_set(_cache_key(cluster), snapshot, _ttl())
-    cache_set(f"groups:last-known:{cluster}", snapshot, LAST_KNOWN_TTL)
-    return snapshot
+    return True
 
 
-def snapshot(cluster: str, *, refresh: bool = False, warnings: list[str] | None = None) -> Snapshot:
-    """The cached snapshot, or a fresh one; with `warnings`, the last known one while the cluster is down."""
+def store(cluster: str, snap: Snapshot, *, fresh: bool) -> None:
+    """Cache the snapshot for what is left of its TTL (a fresh one replaces any other).
+
+    A snapshot filled in from the cache is only written back over the same snapshot (what
+    another request filled in meanwhile is kept): never over a newer one, nor after an
+    invalidation.
+    """
+    remaining = _ttl() - (time.time() - snap.fetched_at)
+    if not fresh:
+        current = cache_get(_cache_key(cluster))
+        if not isinstance(current, Snapshot) or current.fetched_at != snap.fetched_at:
+            return
+        snap.described = {**current.described, **snap.described}
+        snap.lags = {**current.lags, **snap.lags}
+        snap.highs = {**current.highs, **snap.highs}
+        snap.warnings = list(dict.fromkeys(current.warnings + snap.warnings))
+    if remaining >= 1:
+        cache_set(_cache_key(cluster), snap, remaining)
+    cache_set(_last_known_key(cluster), snap, LAST_KNOWN_TTL)
+
+
+def read_index(cluster: str) -> Snapshot:
+    """A snapshot with the groups as listed now and nothing read about them yet."""
+    return Snapshot(fetched_at=time.time(), index=[(g.group_id, g.state, g.type) for g in list_groups(cluster)])
+
+
+def read_snapshot(cluster: str) -> Snapshot:
+    """Every group of the cluster with its lag, read now (and cached); states as listed, no members.
+
+    For the lag history: describing every group would double the coordinator requests.
+    """
+    snap = read_index(cluster)
+    fill(cluster, snap, lag=[entry[0] for entry in snap.index])
+    store(cluster, snap, fresh=True)
+    return snap
+
+
+# Where a snapshot came from: the cache, the cluster just now, or the last known one (cluster down).
+CACHED, READ, LAST_KNOWN = "cached", "read", "last-known"
+
+
+def snapshot(cluster: str, *, refresh: bool = False, warnings: list[str] | None = None) -> tuple[Snapshot, str]:
+    """(snapshot, source): the cached one, or a new index; with `warnings`, the last known
+    one while the cluster is down (nothing more is read from it then)."""
     if not refresh:
         cached = cache_get(_cache_key(cluster))
         if isinstance(cached, Snapshot):
-            return cached
+            return cached, CACHED
     try:
-        return read_snapshot(cluster)
+        return read_index(cluster), READ
     except ClusterUnavailable as exc:
-        last = cache_get(f"groups:last-known:{cluster}") if warnings is not None else None
+        last = cache_get(_last_known_key(cluster)) if warnings is not None else None
         if warnings is None or not isinstance(last, Snapshot):
             raise
         age = naturaldelta(max(0.0, time.time() - last.fetched_at))
         warnings.append(f"{exc.message}. Showing the groups as they were {age} ago.")
-        return last
+        return last, LAST_KNOWN
 
 
 _STATE_ORDER = {"Stable": 0, "PreparingRebalance": 1, "CompletingRebalance": 1, "Empty": 2, "Dead": 3}
@@ -207,31 +302,73 @@ def group_page(
         refresh = decision.allowed
         if not refresh:
             warnings.append(decision.note)
-    snap = snapshot(cluster, refresh=refresh, warnings=warnings)
-    warnings.extend(snap.warnings)
-    rows = [r for r in snap.rows if matches is None or matches.search(r.group_id)]
+    snap, source = snapshot(cluster, refresh=refresh, warnings=warnings)
+    live = source != LAST_KNOWN
+    changed = False
+
+    def read(describe: Iterable[str] = (), lag: Iterable[str] = ()) -> None:
+        nonlocal changed, live
+        if not live:
+            return
+        try:
+            changed = fill(cluster, snap, describe=describe, lag=lag) or changed
+        except BackboneError as exc:
+            live = False  # one failure per request: the rest is shown as far as it is known
+            warnings.append(f"Lag is unavailable right now: {exc.message}")
+
+    entries = [e for e in snap.index if matches is None or matches.search(e[0])]
     reverse = order == "desc"
+    # Orders that need every match's lag or description read them first; the page's rows
+    # get the rest after the slice.
     if sort == "lag":
-        # Groups without any committed offset have no lag: last, whichever the order.
-        known = sorted((r for r in rows if r.lag is not None), key=lambda r: (r.lag or 0, r.group_id), reverse=reverse)
-        rows = known + [r for r in rows if r.lag is None]
-    elif sort == "members":
-        rows.sort(key=lambda r: (r.members, r.group_id), reverse=reverse)
-    elif sort == "state":
-        rows.sort(key=lambda r: (_STATE_ORDER.get(r.state, 4), r.group_id), reverse=reverse)
+        read(lag=[e[0] for e in entries])
+    elif sort in ("members", "state"):
+        read(describe=[e[0] for e in entries])
+    if sort == "name":
+        if reverse:
+            entries = entries[::-1]  # the index is sorted by group id
+        count = len(entries)
+        shown = _page_slice(entries, page, page_size)
+        read(describe=[e[0] for e in shown], lag=[e[0] for e in shown])
+        rows = [snap.row(e) for e in shown]
     else:
-        rows.sort(key=lambda r: r.group_id, reverse=reverse)
-    count = len(rows)
+        all_rows = [snap.row(e) for e in entries]
+        if sort == "lag":
+            # Groups without any committed offset have no lag: last, whichever the order.
+            known = sorted(
+                (r for r in all_rows if r.lag is not None), key=lambda r: (r.lag or 0, r.group_id), reverse=reverse
+            )
+            all_rows = known + [r for r in all_rows if r.lag is None]
+        elif sort == "members":
+            all_rows.sort(key=lambda r: (r.members, r.group_id), reverse=reverse)
+        else:
+            all_rows.sort(key=lambda r: (_STATE_ORDER.get(r.state, 4), r.group_id), reverse=reverse)
+        count = len(all_rows)
+        shown_rows = _page_slice(all_rows, page, page_size)
+        read(describe=[r.group_id for r in shown_rows], lag=[r.group_id for r in shown_rows])
+        by_id = {e[0]: e for e in entries}
+        rows = [snap.row(by_id[r.group_id]) for r in shown_rows]
+    if changed or source == READ:
+        store(cluster, snap, fresh=source == READ)
+    unread = sum(1 for r in rows if not r.lag_read)
+    if unread and source == LAST_KNOWN:
+        warnings.append(f"The lag of {unread} group(s) on this page was not read before the cluster stopped answering.")
+    warnings.extend(w for w in snap.warnings if w not in warnings)
     pages = max(1, -(-count // page_size))
-    page = min(max(1, page), pages)
     return GroupPage(
-        rows=rows[(page - 1) * page_size : page * page_size],
+        rows=rows,
         count=count,
-        total=len(snap.rows),
-        page=page,
+        total=len(snap.index),
+        page=min(max(1, page), pages),
         page_size=page_size,
         sort=sort,
         order=order,
         fetched_at=snap.fetched_at,
         warnings=warnings,
     )
+
+
+def _page_slice(items: Sequence[_T], page: int, page_size: int) -> list[_T]:
+    pages = max(1, -(-len(items) // page_size))
+    page = min(max(1, page), pages)
+    return list(items[(page - 1) * page_size : page * page_size])
