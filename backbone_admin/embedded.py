@@ -146,17 +146,39 @@ class Program:
     startsecs: int = 3
     stopwaitsecs: int = 10
     exitcodes: str = "0"
+    # A listening socket (`tcp://host:port`) that supervisord opens and hands to `numprocs`
+    # processes as their fd 0: an `[fcgi-program]`, its processes named `<name>_00`, `<name>_01`, ...
+    socket: str = ""
+    numprocs: int = 1
 
 
-def programs(*, web_port: int, state_dir: Path) -> dict[str, Program]:
+# Web processes: one Daphne runs Python on one core at a time, so by default as many as there
+# are cores, at most 2 (each holds its own Kafka clients and memory); WEB_PROCESSES to choose.
+WEB_PROCESSES_MAX = 16
+
+
+def web_processes() -> int:
+    given = os.environ.get("WEB_PROCESSES", "").strip()
+    if not given:
+        return min(2, len(os.sched_getaffinity(0)))
+    if not given.isdigit() or not 1 <= int(given) <= WEB_PROCESSES_MAX:
+        raise SystemExit(f"WEB_PROCESSES={given!r}: give a number of web processes from 1 to {WEB_PROCESSES_MAX}")
+    return int(given)
+
+
+def programs(*, web_port: int, state_dir: Path, web_processes: int = 1) -> dict[str, Program]:
     python = sys.executable
     manage = str(BASE_DIR / "manage.py")
     return {
         "broker": Program([python, "-m", "backbone_admin.embedded", "broker"], priority=10, stopwaitsecs=5),
         "redis": Program([python, "-m", "backbone_admin.embedded", "redis"], priority=10, stopwaitsecs=5),
+        # supervisord holds the listening socket, so while one web process restarts the others
+        # keep answering, and the kernel spreads new connections over them.
         "web": Program(
-            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port), "backbone_admin.asgi:application"],
+            [python, "-m", "daphne", "--fd", "0", "backbone_admin.asgi:application"],
             priority=100,
+            socket=f"tcp://127.0.0.1:{web_port}",
+            numprocs=web_processes,
         ),
         # A killed worker's tasks are redelivered (acks late) and jobs resume from their checkpoint.
         "worker": Program(
@@ -187,9 +209,13 @@ def programs(*, web_port: int, state_dir: Path) -> dict[str, Program]:
     }
 
 
+class Expanded(str):
+    """A value whose %(name)s expansions are meant for supervisord (not escaped)."""
+
+
 def _value(value: object) -> str:
     # supervisord expands %(name)s in values, then splits commands like a POSIX shell.
-    return str(value).replace("%", "%%")
+    return str(value) if isinstance(value, Expanded) else str(value).replace("%", "%%")
 
 
 def _section(title: str, options: dict[str, object]) -> str:
@@ -197,7 +223,9 @@ def _section(title: str, options: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def supervisord_config(names: Sequence[str], *, run_dir: Path, web_port: int, color: bool = False) -> str:
+def supervisord_config(
+    names: Sequence[str], *, run_dir: Path, web_port: int, web_processes: int = 1, color: bool = False
+) -> str:
     """The supervisord configuration for `make run`: `names` from PROGRAMS, in the foreground."""
     unknown = sorted(set(names) - set(PROGRAMS))
     if unknown:
@@ -248,13 +276,20 @@ def supervisord_config(names: Sequence[str], *, run_dir: Path, web_port: int, co
             },
         ),
     ]
-    table = programs(web_port=web_port, state_dir=run_dir)
+    table = programs(web_port=web_port, state_dir=run_dir, web_processes=web_processes)
     for name in names:
         program = table[name]
+        pool: dict[str, object] = {}
+        log_file: object = log_dir / f"{name}.log"
+        if program.socket:
+            process_name = "%(program_name)s_%(process_num)02d"
+            pool = {"socket": program.socket, "numprocs": program.numprocs, "process_name": Expanded(process_name)}
+            log_file = Expanded(f"{_value(log_dir)}/{process_name}.log")
         sections.append(
             _section(
-                f"program:{name}",
+                f"fcgi-program:{name}" if program.socket else f"program:{name}",
                 {
+                    **pool,
                     "command": shlex.join(program.command),
                     "directory": BASE_DIR,
                     "priority": program.priority,
@@ -268,7 +303,7 @@ def supervisord_config(names: Sequence[str], *, run_dir: Path, web_port: int, co
                     "stopasgroup": "true",
                     "killasgroup": "true",
                     "redirect_stderr": "true",
-                    "stdout_logfile": log_dir / f"{name}.log",
+                    "stdout_logfile": log_file,
                     "stdout_logfile_maxbytes": "10MB",
                     "stdout_logfile_backups": 2,
                     "stdout_events_enabled": "true",
@@ -294,17 +329,17 @@ def log_listener(*, color: bool = False) -> None:
     supervisord's stdout, the terminal of `make run`.
     """
     width = max(len(name) for name in PROGRAMS)
-    prefixes = {
-        name: f"\033[{_COLORS[i % len(_COLORS)]}m{name:<{width}} |\033[0m" if color else f"{name:<{width}} |"
-        for i, name in enumerate(PROGRAMS)
-    }
+    colors = {name: _COLORS[i % len(_COLORS)] for i, name in enumerate(PROGRAMS)}
     partial: dict[str, str] = {}
     # supervisord counts `len` in characters of the UTF-8 text it sends, so read text, untranslated.
     events = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
     channel, out = sys.stdout.buffer, sys.stderr.buffer
 
-    def emit(name: str, lines: list[str]) -> None:
-        prefix = prefixes.get(name) or f"{name:<{width}} |"
+    def emit(name: str, group: str, lines: list[str]) -> None:
+        # A process of a pool (`web_00`) is named as itself, in its program's colour.
+        prefix = f"{name:<{width}} |"
+        if color and group in colors:
+            prefix = f"\033[{colors[group]}m{prefix}\033[0m"
         out.write("".join(f"{prefix} {line.rstrip(chr(13))}\n" for line in lines).encode(errors="replace"))
         out.flush()
 
@@ -316,16 +351,18 @@ def log_listener(*, color: bool = False) -> None:
             return  # supervisord has gone
         event = _fields(header)
         head, _, data = events.read(int(event.get("len", "0"))).partition("\n")
-        name = _fields(head).get("processname", "?")
+        fields = _fields(head)
+        name = fields.get("processname", "?")
+        group = fields.get("groupname", name)
         if event.get("eventname", "").startswith("PROCESS_LOG"):
             *lines, rest = (partial.pop(name, "") + data).split("\n")
             if len(rest) > _MAX_PARTIAL:
                 lines.append(rest)
             elif rest:
                 partial[name] = rest
-            emit(name, lines)
+            emit(name, group, lines)
         elif name in partial:  # the process exited: its last words had no newline
-            emit(name, [partial.pop(name)])
+            emit(name, group, [partial.pop(name)])
         channel.write(b"RESULT 2\nOK")
         channel.flush()
 
@@ -348,6 +385,19 @@ def relay() -> None:
                 writable = False  # nobody reads any more: keep draining so supervisord never blocks
 
 
+def _check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """supervisord opens the web socket itself and stops at once if it cannot: say why first."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as supervisord binds it
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"Cannot serve the console on {host}:{port}: {exc.strerror}. Is another server using it? "
+                "Stop it, or choose another port: PORT=8001 make run"
+            ) from None
+
+
 def main(argv: list[str]) -> None:
     what = argv[1] if len(argv) > 1 else ""
     if what == "broker":
@@ -362,7 +412,12 @@ def main(argv: list[str]) -> None:
     elif what == "supervisord-conf":
         port = int(os.environ.get("BACKBONE_WEB_PORT", "8000"))
         names = [arg for arg in argv[2:] if arg != "--color"]
-        sys.stdout.write(supervisord_config(names, run_dir=run_dir(), web_port=port, color="--color" in argv[2:]))
+        if "web" in names:
+            _check_port_free(port)
+        config = supervisord_config(
+            names, run_dir=run_dir(), web_port=port, web_processes=web_processes(), color="--color" in argv[2:]
+        )
+        sys.stdout.write(config)
         return
     elif what == "logs":
         log_listener(color="--color" in argv[2:])

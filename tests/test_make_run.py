@@ -33,7 +33,9 @@ from tests.conftest import independent_client_config
 from tests.plugin import OUTPUT
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-PROGRAMS = ("broker", "redis", "web", "worker", "beat", "demo")
+# The web program is a pool of WEB_PROCESSES Daphne processes on one socket: web_00, web_01.
+WEB = ("web_00", "web_01")
+PROGRAMS = ("broker", "redis", *WEB, "worker", "beat", "demo")
 DEMO_TOPICS = ("orders", "containers", "shipments")
 # The suite's own settings and servers must not leak into the stack under test.
 SUITE_ONLY = (
@@ -52,6 +54,7 @@ SUITE_ONLY = (
     "BACKBONE_RUN_DIR",
     "BACKBONE_WEB_PORT",
     "EMBEDDED_KAFKA",
+    "WEB_PROCESSES",
 )
 
 
@@ -112,6 +115,22 @@ class Stack:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def listening(self) -> set[str]:
+        """The socket inode(s) listening on the web port (Linux /proc/net/tcp: state 0A)."""
+        found = set()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{self.web_port:04X}") and fields[3] == "0A":
+                found.add(f"socket:[{fields[9]}]")
+        return found
+
+    def sockets_of(self, pid: int) -> set[str]:
+        found = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                found.add(os.readlink(fd))
+        return found
+
     def leftovers(self) -> list[str]:
         """Every process still alive that was started for this stack (they all carry its run dir)."""
         marker = f"BACKBONE_RUN_DIR={self.run_dir}\0".encode()
@@ -147,6 +166,7 @@ def stack() -> Iterator[Stack]:
             "EMBEDDED_KAFKA_PORT": str(kafka_port),
             "EMBEDDED_REDIS_PORT": str(redis_port),
             "DEMO_EVENTS": "1",
+            "WEB_PROCESSES": str(len(WEB)),
             "DJANGO_SUPERUSER_PASSWORD": "pw-MakeRun-1",
         }
     )
@@ -212,7 +232,11 @@ def test_a_killed_process_comes_back_while_the_others_keep_running(stack: Stack)
         text=True,
         timeout=20,
     ).stdout
-    assert re.search(rf"^web\s+RUNNING\s+pid {pids['web']},", status, re.MULTILINE), status
+    for web in WEB:
+        assert re.search(rf"^web:{web}\s+RUNNING\s+pid {pids[web]},", status, re.MULTILINE), status
+    # Every web process accepts on the one socket supervisord listens on.
+    [listening] = stack.listening()
+    assert all(listening in stack.sockets_of(pids[web]) for web in WEB)
     # A second `make run` on the same var/ says so and leaves the first alone.
     again = subprocess.run(
         [str(BASE_DIR / "scripts" / "run.sh")], cwd=BASE_DIR, env=stack.env, capture_output=True, text=True, timeout=30
@@ -224,11 +248,15 @@ def test_a_killed_process_comes_back_while_the_others_keep_running(stack: Stack)
 
     worker_log = stack.run_dir / "log" / "worker.log"
     wait_until("the worker ready", lambda: " ready." in worker_log.read_text(), 20)
-    for name in ("web", "worker", "redis"):
+    for name in ("web_00", "worker", "redis"):
         old = pids[name]
         readies = worker_log.read_text().count(" ready.")
         killed_at = time.monotonic()
         os.kill(old, signal.SIGKILL)
+        if name == "web_00":
+            # The other web process answers meanwhile: the socket stays open in supervisord.
+            assert stack.running().get("web_01") == pids["web_01"]
+            wait_until("/healthz 200 while web_00 restarts", lambda: stack.healthz() == 200, timeout=2, interval=0.1)
 
         def back(name: str = name, old: int = old) -> dict[str, int] | None:
             now = stack.running()
@@ -259,11 +287,11 @@ def test_a_killed_process_comes_back_while_the_others_keep_running(stack: Stack)
     )
     assert {topic: partitions for topic, (partitions, _) in topics.items()} == dict.fromkeys(DEMO_TOPICS, 3)
     # Program output reaches the terminal with a name prefix.
-    assert "web    | " in stack.output() and "worker | " in stack.output()
+    assert "web_00 | " in stack.output() and "web_01 | " in stack.output() and "worker | " in stack.output()
 
     stack.proc.send_signal(signal.SIGTERM)
     assert stack.proc.wait(timeout=30) == 0
-    assert "stopped: web" in stack.output()
+    assert "stopped: web_00" in stack.output() and "stopped: web_01" in stack.output()
     assert stack.leftovers() == []
     assert not (stack.run_dir / "supervisor.sock").exists()
     assert time.monotonic() - started < 90
