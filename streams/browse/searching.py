@@ -115,52 +115,62 @@ class SearchScan(Scan):
             return
         self._assign({p: partitions[p].position for p in active})
         max_events, max_bytes = self._max_events, self._max_bytes
-        count = 0
+        read = self.reader.read
         while active:
             reason = self._out_of_time() or self._spent()
             if reason:
                 self.stop_all(reason)
                 return
             reassign = False
-            for record in self.reader.read(self.batch, POLL_WAIT):
-                p = record.partition
-                part = partitions.get(p)
-                if part is None or part.stopped is not None:
-                    reassign = True
-                    continue
-                offset = record.offset
-                if offset < part.position:
-                    continue
-                if offset >= part.high:
-                    part.stop(END)  # events written after the request began wait for the next page
-                    reassign = True
-                    continue
-                count += 1
-                if count & 255 == 255:
-                    reason = self._out_of_time()
-                    if reason:
-                        self.stop_all(reason)
+            # This loop runs for every event a search reads: counters live in locals and are
+            # written back before anything else looks at them; a batch never exceeds the events
+            # budget, so only the bytes budget is compared per event.
+            events, nbytes = self.events, self.bytes
+            left = max_events - events
+            batch = read(int(min(self.batch, left)), POLL_WAIT)
+            try:
+                for record in batch:
+                    p = record.partition
+                    part = partitions.get(p)
+                    if part is None or part.stopped is not None:
+                        reassign = True
+                        continue
+                    offset = record.offset
+                    if offset < part.position:
+                        continue
+                    if offset >= part.high:
+                        part.stop(END)  # events written after the request began wait for the next page
+                        reassign = True
+                        continue
+                    if events & 255 == 255:
+                        self.events, self.bytes = events, nbytes
+                        reason = self._out_of_time()
+                        if reason:
+                            self.stop_all(reason)
+                            return
+                        if self.on_progress is not None and events & 4095 == 4095:
+                            self.on_progress(self)
+                    if nbytes >= max_bytes:
+                        self.events, self.bytes = events, nbytes
+                        self.stop_all(self._spent() or EVENTS_BUDGET)
                         return
-                    if self.on_progress is not None and count & 4095 == 4095:
-                        self.on_progress(self)
-                if self.events >= max_events or self.bytes >= max_bytes:
-                    self.stop_all(self._spent() or EVENTS_BUDGET)
-                    return
-                # The record's size, inline: this loop runs for every event a search reads.
-                size = len(record.key or b"") + len(record.value or b"")
-                if record.headers:
-                    size += sum(len(k.encode()) + len(v or b"") for k, v in record.headers)
-                part.position = offset + 1
-                part.scanned += 1
-                part.bytes += size
-                self.events += 1
-                self.bytes += size
-                frontier[p] = record.timestamp
-                found = matcher(record)
-                if found is not None:
-                    pending[p].append((record, found))
-                if offset >= part.high - 1:
-                    part.stop(END)
+                    key, value = record.key, record.value
+                    size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+                    if record.headers:
+                        size += sum(len(k.encode()) + len(v or b"") for k, v in record.headers)
+                    part.position = offset + 1
+                    part.scanned += 1
+                    part.bytes += size
+                    events += 1
+                    nbytes += size
+                    frontier[p] = record.timestamp
+                    found = matcher(record)
+                    if found is not None:
+                        pending[p].append((record, found))
+                    if offset >= part.high - 1:
+                        part.stop(END)
+            finally:
+                self.events, self.bytes = events, nbytes
             for p in self.reader.at_end & active:
                 part = partitions[p]
                 if part.stopped is None:
