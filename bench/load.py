@@ -33,9 +33,9 @@ answer slower than KAFKA_TIMEOUT + 1 s ("slow"). Sections, in the order they run
   apart, not as an error.
 - two-web: the load section again with 2 Daphne processes sharing one listening socket
   that the bench opens and passes to each as `daphne --fd N`; skipped when
-  `--web-processes 2`. In production the same is supervisor's `[fcgi-program]` handing its
-  socket to `numprocs` processes `daphne --fd 0`, or several `web` containers behind a reverse
-  proxy (README, "Using your own services").
+  `--web-processes 2`. `make run` does the same with supervisor's `[fcgi-program]` handing its
+  socket to WEB_PROCESSES processes `daphne --fd 0` (2 by default on 2 or more cores); in
+  production, that or several `web` containers behind a reverse proxy (README, "Using your own services").
 
 Every section is bounded in time; every process it starts is stopped at the end, on
 Ctrl-C or failure too. Traffic goes to 127.0.0.1 only. Exit status 1 when a check fails.
@@ -82,9 +82,11 @@ PARTITIONS = 3
 EVENTS = 20  # per partition
 GROUPS = [f"load-group-{g}" for g in range(3)]
 DETAIL_TOPIC = TOPICS[0]
+RESEED_SLACK = 1.0  # s; see section_restarts
 REFERENCE = (
     "Measured before issue 6 (one Daphne, 2 shared cores, 20 clients, 60 s): 52 req/s, p50 383 ms, p99 650 ms, "
-    "0 errors. Target: p99 ≤ 500 ms, 0 errors."
+    "0 errors; before sessions were saved at most once a minute and the cache kept its Redis connections: "
+    "66 req/s, p50 295 ms, p99 517 ms. Target: p99 ≤ 500 ms, 0 errors."
 )
 POLICIES = """\
 - name: load-short
@@ -519,9 +521,14 @@ def section_restarts(bench: Bench) -> None:
     pids_after = web.pids()
 
     # Tansu forgets B's topics on a restart: the bench creates them again, and a topic page
-    # asked for in that window may rightly answer 404.
+    # asked for in that window may rightly answer 404. The bench sees B listening by polling its
+    # port, so the page may meet the empty broker a moment before `up` (or its metadata a moment
+    # after `seeded`): the window is widened by RESEED_SLACK on both sides.
     def reseeding(a: Answer) -> bool:
-        return any(a.started <= seeded and a.started + a.ms / 1000 >= up for _, up, seeded in restarts.windows)
+        return any(
+            a.started <= seeded + RESEED_SLACK and a.started + a.ms / 1000 >= up - RESEED_SLACK
+            for _, up, seeded in restarts.windows
+        )
 
     answers = [
         Answer(a.cluster, a.page, a.started, a.ms, "404 while re-seeding")
