@@ -37,7 +37,7 @@ from backbone_admin.kafka.records import Record, reader
 from streams.events.decoding import Decoded
 from streams.events.serialize import DecodedEvent
 from streams.jobs.models import Job, JobPartition
-from streams.jobs.replay import READ_BATCH
+from streams.jobs.replay import READ_BATCH, SCAN_WAIT
 from streams.jobs.runner import Context
 from streams.jobs.selection import Selection
 
@@ -73,26 +73,50 @@ def _headers(headers: tuple[tuple[str, bytes | None], ...]) -> list[list[Any]]:
     return out
 
 
+def _jsonl_event(r: Record) -> bytes:
+    """One line, any bytes: text as text, the rest base64 (and said so)."""
+    key, key_b64 = _text(r.key)
+    value, value_b64 = _text(r.value)
+    event: dict[str, Any] = {
+        "partition": r.partition,
+        "offset": r.offset,
+        "timestamp": r.timestamp,
+        "key": key,
+        "value": value,
+        "headers": _headers(r.headers) if r.headers else [],
+    }
+    if key_b64:
+        event["key_encoding"] = "base64"
+    if value_b64:
+        event["value_encoding"] = "base64"
+    return orjson.dumps(event)
+
+
+# The line `_jsonl_event` writes for a record whose key, value and headers are text, byte for byte
+# (orjson's compact form), filled in by %: half the cost per event of building and dumping a dict.
+_JSONL_TEXT = b'{"partition":%d,"offset":%d,"timestamp":%d,"key":%b,"value":%b,"headers":%b}'
+
+
 def jsonl_lines(records: list[Record]) -> bytes:
-    lines = []
+    lines: list[bytes] = []
+    append = lines.append
     dumps = orjson.dumps
+    template = _JSONL_TEXT
     for r in records:
-        key, key_b64 = _text(r.key)
-        value, value_b64 = _text(r.value)
-        event: dict[str, Any] = {
-            "partition": r.partition,
-            "offset": r.offset,
-            "timestamp": r.timestamp,
-            "key": key,
-            "value": value,
-            "headers": _headers(r.headers) if r.headers else [],
-        }
-        if key_b64:
-            event["key_encoding"] = "base64"
-        if value_b64:
-            event["value_encoding"] = "base64"
-        lines.append(dumps(event))
-    lines.append(b"")
+        key, value, headers = r.key, r.value, r.headers
+        try:
+            line = template % (
+                r.partition,
+                r.offset,
+                r.timestamp,
+                dumps(key.decode()) if key is not None else b"null",
+                dumps(value.decode()) if value is not None else b"null",
+                dumps(_headers(headers)) if headers else b"[]",
+            )
+        except UnicodeDecodeError:
+            line = _jsonl_event(r)
+        append(line)
+    append(b"")
     return b"\n".join(lines)
 
 
@@ -170,6 +194,17 @@ def csv_masked(events: list[DecodedEvent]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def payload_bytes(records: list[Record]) -> int:
+    """Sum of `Record.size` over the records, without a property call and a generator per record."""
+    total = 0
+    for r in records:
+        key, value = r.key, r.value
+        total += (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+        if r.headers:
+            total += sum(len(name.encode()) + len(v or b"") for name, v in r.headers)
+    return total
+
+
 def _open(path: Path, gzipped: bool) -> tuple[IO[bytes], IO[bytes] | gzip.GzipFile]:
     raw = path.open("wb")
     if gzipped:
@@ -194,7 +229,7 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
             r.assign(job.topic, {part.partition: position})
             last = 0.0
             while position < end:
-                batch = r.read(READ_BATCH, 0.5)
+                batch = r.read(READ_BATCH, SCAN_WAIT)
                 if not batch and part.partition in r.at_end:
                     position = end  # the rest of the range holds no records
                 if batch and batch[-1].offset >= end:
@@ -217,7 +252,7 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                 if batch:
                     out.write(lines(batch))
                     done += len(batch)
-                    bytes_done += sum(rec.size for rec in batch)
+                    bytes_done += payload_bytes(batch)
                 now = timezone.now().timestamp()
                 if now - last >= CHECKPOINT_SECONDS or position >= end:
                     last = now

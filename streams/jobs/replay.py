@@ -40,9 +40,13 @@ H_PARTITION = "backbone.source.partition"
 H_OFFSET = "backbone.source.offset"
 H_JOB = "backbone.job"
 PROVENANCE = (H_CLUSTER, H_TOPIC, H_PARTITION, H_OFFSET, H_JOB)
-READ_BATCH = 5000
+# Records read (and formatted or produced) at a time: small batches keep a worker small and
+# were no slower (1,000: ~20 MiB less than 5,000 at the same rate).
+READ_BATCH = 1000
 COMMIT_SECONDS = 1.0
-SCAN_WAIT = 0.5
+# Seconds a read waits for a batch to fill. Short: a partition's last, partial batch would
+# otherwise cost the whole wait (it was 0.5 s: ~3 s of a 6-partition export of 1M events).
+SCAN_WAIT = 0.05
 
 
 def transactional_id(job_id: int, partition: int) -> str:
@@ -143,7 +147,7 @@ def _copy(
     with reader(job.cluster) as r:
         r.assign(job.topic, {part.partition: position})
         while position < end:
-            batch = r.read(batch_size if per_partition is None else min(batch_size, end - position), 0.5)
+            batch = r.read(batch_size if per_partition is None else min(batch_size, end - position), SCAN_WAIT)
             if not batch and part.partition in r.at_end:
                 # The rest of the range holds no records (transaction markers, compacted away).
                 position = end
