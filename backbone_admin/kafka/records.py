@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import errors
@@ -142,6 +142,30 @@ class Reader:
                     tuple(headers) if headers else (),  # type: ignore[arg-type]
                 )
             )
+        if last:
+            for partition, offset in last.items():
+                self.positions[partition] = offset + 1
+            self.at_end.difference_update(last)
+        return out
+
+    def read_messages(self, max_records: int, wait: float) -> list[Message]:
+        """As `read`, but the client's own messages (none carrying an error), for a writer that
+        formats each event once, straight from them: building a Record first cost an export a
+        quarter of its rate. Positions and ends are kept as `read` keeps them."""
+        try:
+            messages = self.consumer.consume(num_messages=max(1, max_records), timeout=wait)
+        except KafkaException as exc:
+            raise_translated(exc, self.cluster, f"reading `{self.topic}`")
+        out: list[Message] = []
+        append = out.append
+        last: dict[int, int] = {}
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                self._failed(msg, err, last)
+                continue
+            last[msg.partition()] = msg.offset()  # type: ignore[index,assignment]
+            append(msg)
         if last:
             for partition, offset in last.items():
                 self.positions[partition] = offset + 1

@@ -25,10 +25,12 @@ import io
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 import orjson
+from confluent_kafka import Message
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
@@ -120,6 +122,50 @@ def jsonl_lines(records: list[Record]) -> bytes:
     return b"\n".join(lines)
 
 
+def jsonl_messages(messages: list[Message], topic: str) -> tuple[bytes, int]:
+    """`jsonl_lines` straight from the client's messages, and the bytes they carry (`Record.size`):
+    the unmasked, unfiltered export formats each event once, without building a Record."""
+    lines: list[bytes] = []
+    append = lines.append
+    dumps = orjson.dumps
+    template = _JSONL_TEXT
+    size = 0
+    for m in messages:
+        key, value = m.key(), m.value()
+        headers = cast("list[tuple[str, bytes | None]] | None", m.headers())
+        size += (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+        if headers:
+            size += sum(len(name.encode()) + len(v or b"") for name, v in headers)
+        try:
+            line = template % (
+                m.partition(),
+                m.offset(),
+                m.timestamp()[1],
+                dumps(key.decode()) if key is not None else b"null",
+                dumps(value.decode()) if value is not None else b"null",
+                dumps(_headers(tuple(headers))) if headers else b"[]",
+            )
+        except UnicodeDecodeError:
+            line = _jsonl_event(_record(m, topic))
+        append(line)
+    append(b"")
+    return b"\n".join(lines), size
+
+
+def _record(m: Message, topic: str) -> Record:
+    ts_type, ts = m.timestamp()
+    return Record(
+        topic,
+        m.partition() or 0,
+        m.offset() or 0,
+        ts if ts_type else -1,
+        "create" if ts_type == 1 else "log_append" if ts_type == 2 else "none",
+        m.key(),
+        m.value(),
+        tuple(m.headers() or ()),  # type: ignore[arg-type]
+    )
+
+
 def csv_lines(records: list[Record]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -205,6 +251,26 @@ def payload_bytes(records: list[Record]) -> int:
     return total
 
 
+T = TypeVar("T")
+
+
+def _before(items: list[T], offset: Callable[[T], int], position: int, end: int) -> tuple[list[T], int]:
+    """The items read before `end`, and the position after them (`end` once it was reached)."""
+    if not items:
+        return items, position
+    if offset(items[-1]) >= end:
+        return [item for item in items if offset(item) < end], end
+    return items, offset(items[-1]) + 1
+
+
+def _message_offset(m: Message) -> int:
+    return m.offset() or 0
+
+
+def _record_offset(r: Record) -> int:
+    return r.offset
+
+
 def _open(path: Path, gzipped: bool) -> tuple[IO[bytes], IO[bytes] | gzip.GzipFile]:
     raw = path.open("wb")
     if gzipped:
@@ -228,15 +294,23 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
         with reader(job.cluster) as r:
             r.assign(job.topic, {part.partition: position})
             last = 0.0
+            # Everything, as written, as JSON Lines: each event is formatted straight from the client's message.
+            direct = not csv_format and selection.everything and not selection.masked
             while position < end:
-                batch = r.read(READ_BATCH, SCAN_WAIT)
-                if not batch and part.partition in r.at_end:
+                batch: list[Record] = []
+                if direct:
+                    messages, position = _before(r.read_messages(READ_BATCH, SCAN_WAIT), _message_offset, position, end)
+                    got = bool(messages)
+                    if messages:
+                        data, size = jsonl_messages(messages, job.topic)
+                        out.write(data)
+                        done += len(messages)
+                        bytes_done += size
+                else:
+                    batch, position = _before(r.read(READ_BATCH, SCAN_WAIT), _record_offset, position, end)
+                    got = bool(batch)
+                if not got and part.partition in r.at_end:
                     position = end  # the rest of the range holds no records
-                if batch and batch[-1].offset >= end:
-                    batch = [rec for rec in batch if rec.offset < end]
-                    position = end
-                elif batch:
-                    position = batch[-1].offset + 1
                 if selection.masked:
                     events = [e for e in map(selection.chosen, batch) if e is not None]
                     skipped += len(batch) - len(events)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from backbone_admin.kafka.records import Record
-from streams.jobs.export import _jsonl_event, jsonl_lines, payload_bytes
+from backbone_admin.kafka.records import EARLIEST, Record, reader
+from streams.jobs.export import _jsonl_event, jsonl_lines, jsonl_messages, payload_bytes
+from tests.conftest import independent_client_config
 
 RECORDS = [
     Record(
@@ -43,3 +49,35 @@ def test_lines_are_valid_json_one_per_record_and_keep_the_bytes() -> None:
 
 def test_payload_bytes_is_the_records_sizes() -> None:
     assert payload_bytes(RECORDS) == sum(r.size for r in RECORDS) > 0
+
+
+def test_lines_from_the_clients_messages_are_the_lines_from_records(
+    kafka_admin: AdminClient, kafka_bootstrap: str, topic_name: str
+) -> None:
+    """The unmasked, unfiltered export writes straight from messages: byte for byte the same file."""
+    kafka_admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result(15)
+    producer = Producer(independent_client_config(kafka_bootstrap))
+    for r in RECORDS:
+        headers = [(name, value) for name, value in r.headers]
+        producer.produce(topic_name, key=r.key, value=r.value, headers=headers or None, partition=0)
+    producer.flush(15)
+    with reader("local") as direct:
+        direct.assign(topic_name, {0: EARLIEST})
+        messages = _read_all(lambda: direct.read_messages(100, 0.2), len(RECORDS))
+        assert direct.positions[0] == len(RECORDS)
+    with reader("local") as plain:
+        plain.assign(topic_name, {0: EARLIEST})
+        records = _read_all(lambda: plain.read(100, 0.2), len(RECORDS))
+    data, size = jsonl_messages(messages, topic_name)
+    assert data == jsonl_lines(records)
+    assert size == payload_bytes(records) == sum(r.size for r in RECORDS)
+    assert [json.loads(line)["offset"] for line in data.split(b"\n")[:-1]] == list(range(len(RECORDS)))
+
+
+def _read_all(read: Callable[[], list[Any]], count: int) -> list[Any]:
+    got: list[Any] = []
+    deadline = time.monotonic() + 15
+    while len(got) < count and time.monotonic() < deadline:
+        got.extend(read())
+    assert len(got) == count
+    return got
