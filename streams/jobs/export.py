@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 import orjson
-from confluent_kafka import Message
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
-from backbone_admin.kafka.records import Record, reader
+from backbone_admin.kafka.records import RawMessage, Record, reader
 from streams.events.decoding import Decoded
 from streams.events.serialize import DecodedEvent
 from streams.jobs.models import Job, JobPartition
@@ -122,7 +121,7 @@ def jsonl_lines(records: list[Record]) -> bytes:
     return b"\n".join(lines)
 
 
-def jsonl_messages(messages: list[Message], topic: str) -> tuple[bytes, int]:
+def jsonl_messages(messages: list[RawMessage], topic: str) -> tuple[bytes, int]:
     """`jsonl_lines` straight from the client's messages, and the bytes they carry (`Record.size`):
     the unmasked, unfiltered export formats each event once, without building a Record."""
     lines: list[bytes] = []
@@ -152,7 +151,7 @@ def jsonl_messages(messages: list[Message], topic: str) -> tuple[bytes, int]:
     return b"\n".join(lines), size
 
 
-def _record(m: Message, topic: str) -> Record:
+def _record(m: RawMessage, topic: str) -> Record:
     ts_type, ts = m.timestamp()
     return Record(
         topic,
@@ -263,7 +262,7 @@ def _before(items: list[T], offset: Callable[[T], int], position: int, end: int)
     return items, offset(items[-1]) + 1
 
 
-def _message_offset(m: Message) -> int:
+def _message_offset(m: RawMessage) -> int:
     return m.offset() or 0
 
 
