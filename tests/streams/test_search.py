@@ -165,16 +165,23 @@ def test_a_time_budget_stops_a_long_scan_and_says_how_far_each_partition_got(
     large: str, api_as: Callable[..., APIClient]
 ) -> None:
     started = time.monotonic()
-    params = {"q": 's == "DELAYED"', "max_seconds": 1.5, "direction": "oldest"}
+    # A numeric condition has no bytes to look for first: every value is parsed (~100k events/s
+    # here), so one second is far from the 600,000 events.
+    params = {"q": "i > 100000000", "max_seconds": 1.0, "direction": "oldest"}
     body = api_as("reader").get(_url(large), params).json()
     took = time.monotonic() - started
     scan = body["scan"]
-    assert {p["stopped"] for p in scan["partitions"]} == {"time budget"}
     assert 0 < scan["scanned"] < LARGE
-    assert took < 1.5 + 5  # the budget, and the Kafka timeout for the metadata before it
+    assert took < 1.0 + 5  # the budget, and the Kafka timeout for the metadata before it
+    # The broker may serve one partition faster than the others: one read to its end says so.
+    assert "time budget" in {p["stopped"] for p in scan["partitions"]}
     for part in scan["partitions"]:
-        assert part["summary"].startswith(f"scanned {part['scanned']:,} of ")
-        assert part["summary"].endswith(f"events in partition {part['partition']}; stopped: time budget")
+        assert part["summary"].startswith(f"scanned {part['scanned']:,} of {part['total']:,} ")
+        if part["stopped"] == "end":
+            assert part["scanned"] == part["total"]
+        else:
+            assert part["stopped"] == "time budget" and part["scanned"] < part["total"]
+            assert part["summary"].endswith(f"events in partition {part['partition']}; stopped: time budget")
     assert body["next"] is not None and body["results"] == []
 
 
