@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,12 +43,25 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @backbone_errors
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = services.job_for_user(request.user, job_id)
+    payload = job_payload(job)
     context = {
-        "job": job_payload(job),
+        "job": payload,
+        "parameters": [(name.replace("_", " "), _shown(value)) for name, value in payload["params"].items()],
         "can_operate": has_role(request.user, job.cluster, Role.OPERATOR),
         "can_download": services.may_download(request.user, job),
     }
     return render(request, "streams/jobs/detail.html", context)
+
+
+def _shown(value: Any) -> str:
+    """A job parameter as a person reads it: yes/no, — for none, JSON for ranges such as {"offset": 5}."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
 
 
 @require_POST
