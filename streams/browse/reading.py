@@ -218,10 +218,7 @@ class Scan:
 
     def _take(self, part: PartitionScan, record: Record, position: int) -> None:
         part.position = position
-        # Record.size, without its generator for the common record without headers.
-        size = len(record.key or b"") + len(record.value or b"")
-        if record.headers:
-            size += sum(len(k.encode()) + len(v or b"") for k, v in record.headers)
+        size = record.size
         part.scanned += 1
         part.bytes += size
         self.events += 1
@@ -232,33 +229,37 @@ class Scan:
     def _rounds(self) -> Iterator[Record]:
         """Rounds of windows: backwards always, forwards for pages (`exact`), whose windows hold
         just what the page still needs from each partition."""
-        asc = self.read == "asc"
-        while True:
-            active = self.active()
-            if not active:
-                return
-            reason = self._out_of_time() or self._spent()
-            if reason:
-                self.stop_all(reason)
-                return
-            share = None
-            if self.budget.max_events is not None:
-                share = max(1, (self.budget.max_events - self.events) // len(active))
-            windows: dict[int, tuple[int, int]] = {}
-            for part in active:
-                size = max(1, part.window or self.window(part))
-                if share is not None:
-                    size = min(size, share)
-                if asc:
-                    windows[part.partition] = (part.position, min(part.high, part.position + size))
-                else:
-                    windows[part.partition] = (max(part.low, part.position - size), part.position)
-            began = time.monotonic()
-            collected = self._read_windows(windows)
-            if collected is None:
-                return
-            self._pace(windows, collected, time.monotonic() - began)
-            yield from self._hand_out(windows, collected)
+        while (round_ := self._next_round()) is not None:
+            yield from self._hand_out(*round_)
+
+    def _next_round(self) -> tuple[dict[int, tuple[int, int]], dict[int, list[Record]]] | None:
+        """The next round's window per partition still being read, and the records read in each;
+        None when every partition has stopped (or the budget, the time or a cancel stops them)."""
+        active = self.active()
+        if not active:
+            return None
+        reason = self._out_of_time() or self._spent()
+        if reason:
+            self.stop_all(reason)
+            return None
+        share = None
+        if self.budget.max_events is not None:
+            share = max(1, (self.budget.max_events - self.events) // len(active))
+        windows: dict[int, tuple[int, int]] = {}
+        for part in active:
+            size = max(1, part.window or self.window(part))
+            if share is not None:
+                size = min(size, share)
+            if self.read == "asc":
+                windows[part.partition] = (part.position, min(part.high, part.position + size))
+            else:
+                windows[part.partition] = (max(part.low, part.position - size), part.position)
+        began = time.monotonic()
+        collected = self._read_windows(windows)
+        if collected is None:
+            return None
+        self._pace(windows, collected, time.monotonic() - began)
+        return windows, collected
 
     def _hand_out(self, windows: dict[int, tuple[int, int]], collected: dict[int, list[Record]]) -> Iterator[Record]:
         """A round's records in merge order. With `exact`, the round stops where a partition's window

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from backbone_admin.kafka.records import Record
+from backbone_admin.kafka.records import Record, headers_size
 from streams.browse.reading import END, EVENTS_BUDGET, LIMIT, POLL_WAIT, Scan
 
 # Matches held back while a lagging partition has not been read up to their time; beyond
@@ -157,7 +157,7 @@ class SearchScan(Scan):
                     key, value = record.key, record.value
                     size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
                     if record.headers:
-                        size += sum(len(k.encode()) + len(v or b"") for k, v in record.headers)
+                        size += headers_size(record.headers)
                     part.position = offset + 1
                     part.scanned += 1
                     part.bytes += size
@@ -191,40 +191,18 @@ class SearchScan(Scan):
         """Read newest first in rounds of windows, filter each record, keep the matches; one step per round."""
         partitions = self.partitions
         count = 0
-        while True:
-            active = self.active()
-            if not active:
-                return
-            reason = self._out_of_time() or self._spent()
-            if reason:
-                self.stop_all(reason)
-                return
-            share = None
-            if self.budget.max_events is not None:
-                share = max(1, (self.budget.max_events - self.events) // len(active))
-            windows: dict[int, tuple[int, int]] = {}
-            for part in active:
-                size = max(1, part.window or self.window(part))
-                windows[part.partition] = (max(part.low, part.position - min(size, share or size)), part.position)
-            began = time.monotonic()
-            collected = self._read_windows(windows)
-            if collected is None:
-                return
-            self._pace(windows, collected, time.monotonic() - began)
+        while (round_ := self._next_round()) is not None:
+            windows, collected = round_
             for p, records in collected.items():
                 part = partitions[p]
                 for record in reversed(records):
                     count += 1
-                    if count & 255 == 255:
-                        reason = self._out_of_time()
-                        if reason:
-                            self.stop_all(reason)
-                            return
-                        if self.on_progress is not None and count & 4095 == 4095:
-                            self.on_progress(self)
-                    if self.events >= self._max_events or self.bytes >= self._max_bytes:
-                        self.stop_all(self._spent() or EVENTS_BUDGET)
+                    reason = self._stop_reason(count)
+                    if reason:
+                        self.stop_all(reason)
                         return
+                    if self.on_progress is not None and count & 4095 == 4095:
+                        self.on_progress(self)
                     self._take(part, record, record.offset)
                     found = matcher(record)
                     if found is not None:
