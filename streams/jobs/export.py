@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
@@ -34,7 +35,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
-from backbone_admin.kafka.records import RawMessage, Record, reader
+from backbone_admin.kafka.records import RawMessage, Record, headers_size, reader
 from streams.events.decoding import Decoded
 from streams.events.serialize import DecodedEvent
 from streams.jobs.models import Job, JobPartition
@@ -74,23 +75,40 @@ def _headers(headers: tuple[tuple[str, bytes | None], ...]) -> list[list[Any]]:
     return out
 
 
-def _jsonl_event(r: Record) -> bytes:
+def _event_line(
+    partition: int, offset: int, timestamp: int, key: Any, value: Any, headers: list[list[Any]], **more: Any
+) -> bytes:
+    """One JSON Lines event: where it was, what it carries, then what `more` says about it."""
+    return orjson.dumps(
+        {
+            "partition": partition,
+            "offset": offset,
+            "timestamp": timestamp,
+            "key": key,
+            "value": value,
+            "headers": headers,
+            **more,
+        }
+    )
+
+
+def _jsonl_event(
+    partition: int,
+    offset: int,
+    timestamp: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: tuple[tuple[str, bytes | None], ...],
+) -> bytes:
     """One line, any bytes: text as text, the rest base64 (and said so)."""
-    key, key_b64 = _text(r.key)
-    value, value_b64 = _text(r.value)
-    event: dict[str, Any] = {
-        "partition": r.partition,
-        "offset": r.offset,
-        "timestamp": r.timestamp,
-        "key": key,
-        "value": value,
-        "headers": _headers(r.headers) if r.headers else [],
-    }
+    key_text, key_b64 = _text(key)
+    value_text, value_b64 = _text(value)
+    more = {}
     if key_b64:
-        event["key_encoding"] = "base64"
+        more["key_encoding"] = "base64"
     if value_b64:
-        event["value_encoding"] = "base64"
-    return orjson.dumps(event)
+        more["value_encoding"] = "base64"
+    return _event_line(partition, offset, timestamp, key_text, value_text, _headers(headers) if headers else [], **more)
 
 
 # The line `_jsonl_event` writes for a record whose key, value and headers are text, byte for byte
@@ -115,7 +133,7 @@ def jsonl_lines(records: list[Record]) -> bytes:
                 dumps(_headers(headers)) if headers else b"[]",
             )
         except UnicodeDecodeError:
-            line = _jsonl_event(r)
+            line = _jsonl_event(r.partition, r.offset, r.timestamp, key, value, headers)
         append(line)
     append(b"")
     return b"\n".join(lines)
@@ -131,38 +149,25 @@ def jsonl_messages(messages: list[RawMessage], topic: str) -> tuple[bytes, int]:
     size = 0
     for m in messages:
         key, value = m.key(), m.value()
-        headers = cast("list[tuple[str, bytes | None]] | None", m.headers())
+        headers = tuple(cast("list[tuple[str, bytes | None]]", m.headers() or ()))
         size += (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
         if headers:
-            size += sum(len(name.encode()) + len(v or b"") for name, v in headers)
+            size += headers_size(headers)
+        partition, offset, timestamp = m.partition() or 0, m.offset() or 0, m.timestamp()[1]
         try:
             line = template % (
-                m.partition(),
-                m.offset(),
-                m.timestamp()[1],
+                partition,
+                offset,
+                timestamp,
                 dumps(key.decode()) if key is not None else b"null",
                 dumps(value.decode()) if value is not None else b"null",
-                dumps(_headers(tuple(headers))) if headers else b"[]",
+                dumps(_headers(headers)) if headers else b"[]",
             )
         except UnicodeDecodeError:
-            line = _jsonl_event(_record(m, topic))
+            line = _jsonl_event(partition, offset, timestamp, key, value, headers)
         append(line)
     append(b"")
     return b"\n".join(lines), size
-
-
-def _record(m: RawMessage, topic: str) -> Record:
-    ts_type, ts = m.timestamp()
-    return Record(
-        topic,
-        m.partition() or 0,
-        m.offset() or 0,
-        ts if ts_type else -1,
-        "create" if ts_type == 1 else "log_append" if ts_type == 2 else "none",
-        m.key(),
-        m.value(),
-        tuple(m.headers() or ()),  # type: ignore[arg-type]
-    )
 
 
 def csv_lines(records: list[Record]) -> bytes:
@@ -203,26 +208,19 @@ def _shown_headers(event: DecodedEvent) -> list[list[Any]]:
 def jsonl_masked(events: list[DecodedEvent]) -> bytes:
     """JSON Lines of events as a user below admin sees them; `masked: true` where something was replaced."""
     lines = []
-    dumps = orjson.dumps
     for e in events:
         r = e.record
         key, key_encoding = _shown(e.key)
         value, value_encoding = _shown(e.value)
-        event: dict[str, Any] = {
-            "partition": r.partition,
-            "offset": r.offset,
-            "timestamp": r.timestamp,
-            "key": key,
-            "value": value,
-            "headers": _shown_headers(e) if r.headers else [],
-        }
+        more: dict[str, Any] = {}
         if key_encoding in ("base64", "avro"):
-            event["key_encoding"] = key_encoding
+            more["key_encoding"] = key_encoding
         if value_encoding in ("base64", "avro"):
-            event["value_encoding"] = value_encoding
+            more["value_encoding"] = value_encoding
         if e.masked:
-            event["masked"] = True
-        lines.append(dumps(event))
+            more["masked"] = True
+        headers = _shown_headers(e) if r.headers else []
+        lines.append(_event_line(r.partition, r.offset, r.timestamp, key, value, headers, **more))
     lines.append(b"")
     return b"\n".join(lines)
 
@@ -240,14 +238,8 @@ def csv_masked(events: list[DecodedEvent]) -> bytes:
 
 
 def payload_bytes(records: list[Record]) -> int:
-    """Sum of `Record.size` over the records, without a property call and a generator per record."""
-    total = 0
-    for r in records:
-        key, value = r.key, r.value
-        total += (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
-        if r.headers:
-            total += sum(len(name.encode()) + len(v or b"") for name, v in r.headers)
-    return total
+    """The bytes the records carry (`Record.size`)."""
+    return sum(r.size for r in records)
 
 
 T = TypeVar("T")
@@ -260,14 +252,6 @@ def _before(items: list[T], offset: Callable[[T], int], position: int, end: int)
     if offset(items[-1]) >= end:
         return [item for item in items if offset(item) < end], end
     return items, offset(items[-1]) + 1
-
-
-def _message_offset(m: RawMessage) -> int:
-    return m.offset() or 0
-
-
-def _record_offset(r: Record) -> int:
-    return r.offset
 
 
 def _open(path: Path, gzipped: bool) -> tuple[IO[bytes], IO[bytes] | gzip.GzipFile]:
@@ -298,7 +282,9 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
             while position < end:
                 batch: list[Record] = []
                 if direct:
-                    messages, position = _before(r.read_messages(READ_BATCH, SCAN_WAIT), _message_offset, position, end)
+                    messages, position = _before(
+                        r.read_messages(READ_BATCH, SCAN_WAIT), methodcaller("offset"), position, end
+                    )
                     got = bool(messages)
                     if messages:
                         data, size = jsonl_messages(messages, job.topic)
@@ -306,7 +292,7 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                         done += len(messages)
                         bytes_done += size
                 else:
-                    batch, position = _before(r.read(READ_BATCH, SCAN_WAIT), _record_offset, position, end)
+                    batch, position = _before(r.read(READ_BATCH, SCAN_WAIT), attrgetter("offset"), position, end)
                     got = bool(batch)
                 if not got and part.partition in r.at_end:
                     position = end  # the rest of the range holds no records

@@ -31,7 +31,8 @@ RECORDS = [
 
 @pytest.mark.parametrize("record", RECORDS, ids=range(len(RECORDS)))
 def test_each_line_is_what_the_general_form_writes(record: Record) -> None:
-    assert jsonl_lines([record]) == _jsonl_event(record) + b"\n"
+    general = _jsonl_event(record.partition, record.offset, record.timestamp, record.key, record.value, record.headers)
+    assert jsonl_lines([record]) == general + b"\n"
 
 
 def test_lines_are_valid_json_one_per_record_and_keep_the_bytes() -> None:
