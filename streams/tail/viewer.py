@@ -223,8 +223,14 @@ class Viewer:
         )
 
     def window_pending(self) -> bool:
+        """Whether anything was offered since the last rotate, so the websocket task must rotate.
+
+        Asked of the wake-up flag itself, not of what waits: a push taken between a rotate and
+        the next wake-up may already carry the paused count that woke it, and a window left
+        unrotated would keep the flag set, so no later offer would wake the task again.
+        """
         with self._lock:
-            return self._seen > 0 or self._dropped["paused"] > 0
+            return self._notified
 
     def rotate(self) -> None:
         """Close the current window: what it kept joins the queue, the rest counts as dropped."""

@@ -179,6 +179,33 @@ def test_while_paused_events_are_counted_not_queued() -> None:
     assert take_all(v) == ([40, 41, 42, 43, 44], {"rate": 0, "queue": 0, "paused": 0})
 
 
+def test_a_push_that_carried_the_paused_count_leaves_the_next_offer_able_to_wake_the_task() -> None:
+    # The websocket task's order: rotate, then push what is due. An offer while paused lands
+    # between the two, so the push carries its count before the task sees the wake-up.
+    woken: list[int] = []
+    clock = Clock()
+    v = Viewer(
+        filter=None, rate=100, masked=False, window=0.1, queue_events=1000, queue_bytes=10**9,
+        notify=lambda: woken.append(1), clock=clock,
+    )  # fmt: skip
+    v.set_paused(True)
+    v.offer(items(0, 3))
+    v.rotate()
+    v.offer(items(3, 2))
+    assert take_all(v) == ([], {"rate": 0, "queue": 0, "paused": 5})
+    assert v.window_pending()  # the task woken by the second offer still rotates
+    clock.now += 0.1
+    v.rotate()
+    v.set_paused(False)
+    woken.clear()
+    v.offer(items(5, 4))
+    assert woken == [1]
+    assert v.window_pending()
+    clock.now += 0.1
+    v.rotate()
+    assert take_all(v) == ([5, 6, 7, 8], {"rate": 0, "queue": 0, "paused": 0})
+
+
 def test_nothing_to_say_is_no_push() -> None:
     v = viewer(Clock())
     v.rotate()
