@@ -172,6 +172,14 @@ class Reader:
         self._advance(last)
         return out
 
+    def read_to(self, partition: int, offset: int) -> bool:
+        """Whether the partition was read to its end and nothing before `offset` is left to read.
+
+        An end short of `offset` (a transaction still open before it) is not the end of a range
+        that reaches `offset`: its events come once the transaction ends.
+        """
+        return partition in self.at_end and self.positions.get(partition, -1) >= offset
+
     def _consume(self, max_records: int, wait: float) -> list[Message]:
         try:
             return self.consumer.consume(num_messages=max(1, max_records), timeout=wait)
@@ -190,6 +198,11 @@ class Reader:
             partition = int(msg.partition() or 0)
             if partition in last:  # records of this batch came before its end: record where they stopped
                 self.positions[partition] = last.pop(partition) + 1
+            # Where the end was reached: the high watermark, or for this read_committed reader the
+            # last stable offset, which stays behind the high watermark while a transaction is open.
+            end = msg.offset()
+            if end is not None and end > self.positions.get(partition, -1):
+                self.positions[partition] = end
             self.at_end.add(partition)
             return
         if err.code() == KafkaError.OFFSET_OUT_OF_RANGE:

@@ -294,7 +294,7 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                 else:
                     batch, position = _before(r.read(READ_BATCH, SCAN_WAIT), attrgetter("offset"), position, end)
                     got = bool(batch)
-                if not got and part.partition in r.at_end:
+                if not got and r.read_to(part.partition, end):
                     position = end  # the rest of the range holds no records
                 if selection.masked:
                     events = [e for e in map(selection.chosen, batch) if e is not None]

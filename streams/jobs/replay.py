@@ -148,7 +148,7 @@ def _copy(
         r.assign(job.topic, {part.partition: position})
         while position < end:
             batch = r.read(batch_size if per_partition is None else min(batch_size, end - position), SCAN_WAIT)
-            if not batch and part.partition in r.at_end:
+            if not batch and r.read_to(part.partition, end):
                 # The rest of the range holds no records (transaction markers, compacted away).
                 position = end
             if not open_ and batch:

@@ -101,3 +101,70 @@ def test_a_pooled_reader_comes_back_unpaused(kafka_bootstrap: str, kafka_admin: 
             if len(got) == 3:
                 break
     assert got == [b"v0", b"v1", b"v2"]
+
+
+def _read_until_end(r: Any, partition: int, timeout: float = 10) -> list[Any]:
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got += r.read(100, 0.2)
+        if partition in r.at_end:
+            return got
+    raise AssertionError(f"partition {partition} did not reach its end within {timeout} s")
+
+
+def test_a_reader_knows_where_a_partition_ended(
+    kafka_bootstrap: str, kafka_admin: AdminClient, topic_name: str
+) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import NewTopic
+
+    from backbone_admin.kafka.records import reader
+
+    kafka_admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])[topic_name].result(10)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    for i in range(3):
+        producer.produce(topic_name, value=f"v{i}".encode(), partition=0)
+    producer.flush(10)
+    with reader("local") as r:
+        r.assign(topic_name, {0: 1})
+        assert [rec.offset for rec in _read_until_end(r, 0)] == [1, 2]
+        assert r.positions[0] == 3
+        assert r.read_to(0, 3) and not r.read_to(0, 4)
+
+
+@pytest.mark.real_kafka
+def test_a_partition_read_to_its_last_stable_offset_is_not_read_to_its_high_watermark(
+    kafka_bootstrap: str, kafka_admin: AdminClient, topic_name: str
+) -> None:
+    """A job's range ends at the high watermark; events of a transaction still open before it
+    are not past the range's end (a replay or export waits for them instead of skipping them)."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import NewTopic
+
+    from backbone_admin.kafka.offsets import watermarks
+    from backbone_admin.kafka.records import reader
+    from tests.conftest import independent_client_config
+
+    kafka_admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])[topic_name].result(10)
+    plain = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
+    plain.produce(topic_name, value=b"before", partition=0)
+    plain.flush(10)
+    tx = Producer(independent_client_config(kafka_bootstrap, **{"transactional.id": f"tx-{topic_name}"}))
+    tx.init_transactions(10)
+    tx.begin_transaction()
+    for i in range(3):
+        tx.produce(topic_name, value=f"open {i}".encode(), partition=0)
+    tx.flush(10)
+    end = watermarks("local", [(topic_name, 0)])[(topic_name, 0)].high
+    assert end == 4
+    with reader("local") as r:
+        r.assign(topic_name, {0: 0})
+        assert [rec.value for rec in _read_until_end(r, 0)] == [b"before"]
+        assert r.positions[0] == 1 and not r.read_to(0, end)
+        tx.commit_transaction(10)
+        got: list[Any] = []
+        deadline = time.monotonic() + 10
+        while not r.read_to(0, end) and time.monotonic() < deadline:
+            got += r.read(100, 0.2)
+    assert [rec.value for rec in got] == [b"open 0", b"open 1", b"open 2"]
