@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
@@ -111,6 +112,23 @@ def _jsonl_event(
     return _event_line(partition, offset, timestamp, key_text, value_text, _headers(headers) if headers else [], **more)
 
 
+# Formatted header lists by the headers they format: most topics repeat a few header sets
+# (a source, a schema, a content type), and formatting them was a fifth of an export's time.
+_HEADERS_JSON: dict[tuple[tuple[str, bytes | None], ...], bytes] = {}
+HEADERS_JSON_KEPT = 1024
+
+
+def _headers_json(headers: tuple[tuple[str, bytes | None], ...]) -> bytes:
+    """`headers` as the JSON list of a line, from the cache when these headers were seen before."""
+    line = _HEADERS_JSON.get(headers)
+    if line is None:
+        line = orjson.dumps(_headers(headers))
+        if len(_HEADERS_JSON) >= HEADERS_JSON_KEPT:
+            _HEADERS_JSON.clear()  # headers that differ per event (trace ids): keep memory flat
+        _HEADERS_JSON[headers] = line
+    return line
+
+
 # The line `_jsonl_event` writes for a record whose key, value and headers are text, byte for byte
 # (orjson's compact form), filled in by %: half the cost per event of building and dumping a dict.
 _JSONL_TEXT = b'{"partition":%d,"offset":%d,"timestamp":%d,"key":%b,"value":%b,"headers":%b}'
@@ -130,7 +148,7 @@ def jsonl_lines(records: list[Record]) -> bytes:
                 r.timestamp,
                 dumps(key.decode()) if key is not None else b"null",
                 dumps(value.decode()) if value is not None else b"null",
-                dumps(_headers(headers)) if headers else b"[]",
+                _headers_json(headers) if headers else b"[]",
             )
         except UnicodeDecodeError:
             line = _jsonl_event(r.partition, r.offset, r.timestamp, key, value, headers)
@@ -161,7 +179,7 @@ def jsonl_messages(messages: list[RawMessage], topic: str) -> tuple[bytes, int]:
                 timestamp,
                 dumps(key.decode()) if key is not None else b"null",
                 dumps(value.decode()) if value is not None else b"null",
-                dumps(_headers(headers)) if headers else b"[]",
+                _headers_json(headers) if headers else b"[]",
             )
         except UnicodeDecodeError:
             line = _jsonl_event(partition, offset, timestamp, key, value, headers)
@@ -283,7 +301,10 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                 batch: list[Record] = []
                 if direct:
                     messages, position = _before(
-                        r.read_messages(READ_BATCH, SCAN_WAIT), methodcaller("offset"), position, end
+                        r.read_messages(min(READ_BATCH, end - position), SCAN_WAIT),
+                        methodcaller("offset"),
+                        position,
+                        end,
                     )
                     got = bool(messages)
                     if messages:
@@ -292,7 +313,9 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                         done += len(messages)
                         bytes_done += size
                 else:
-                    batch, position = _before(r.read(READ_BATCH, SCAN_WAIT), attrgetter("offset"), position, end)
+                    batch, position = _before(
+                        r.read(min(READ_BATCH, end - position), SCAN_WAIT), attrgetter("offset"), position, end
+                    )
                     got = bool(batch)
                 if not got and r.read_to(part.partition, end):
                     position = end  # the rest of the range holds no records
@@ -344,11 +367,16 @@ def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
     gzipped = job.params.get("compression") == "gzip"
     digest = hashlib.sha256()
     size = 0
-    with temp.open("wb") as out:
+    hashing: Future[None] | None = None
+    # A chunk is hashed on a second thread while the main one writes it: both release the GIL,
+    # and the join took half as long (319 MB: 0.4 s -> 0.2 s). One chunk at a time, in order.
+    with ThreadPoolExecutor(max_workers=1) as hasher, temp.open("wb") as out:
 
         def put(data: bytes) -> None:
-            nonlocal size
-            digest.update(data)
+            nonlocal size, hashing
+            if hashing is not None:
+                hashing.result()
+            hashing = hasher.submit(digest.update, data)
             size += len(data)
             out.write(data)
 
@@ -364,6 +392,8 @@ def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
             with path.open("rb") as source:
                 while chunk := source.read(COPY_CHUNK):
                     put(chunk)
+        if hashing is not None:
+            hashing.result()
         out.flush()
         os.fsync(out.fileno())
     os.replace(temp, final)

@@ -147,7 +147,8 @@ def _copy(
     with reader(job.cluster) as r:
         r.assign(job.topic, {part.partition: position})
         while position < end:
-            batch = r.read(batch_size if per_partition is None else min(batch_size, end - position), SCAN_WAIT)
+            # Never more than the range holds: a last, partial batch would otherwise wait out SCAN_WAIT.
+            batch = r.read(min(batch_size, end - position), SCAN_WAIT)
             if not batch and r.read_to(part.partition, end):
                 # The rest of the range holds no records (transaction markers, compacted away).
                 position = end
