@@ -112,21 +112,23 @@ def _jsonl_event(
     return _event_line(partition, offset, timestamp, key_text, value_text, _headers(headers) if headers else [], **more)
 
 
-# Formatted header lists by the headers they format: most topics repeat a few header sets
-# (a source, a schema, a content type), and formatting them was a fifth of an export's time.
-_HEADERS_JSON: dict[tuple[tuple[str, bytes | None], ...], bytes] = {}
+# Header lists as a line writes them, and their size, by the headers: most topics repeat a few
+# header sets (a source, a schema, a content type), and formatting and counting them per event
+# was a fifth of an export's time.
+_HEADERS_JSON: dict[tuple[tuple[str, bytes | None], ...], tuple[bytes, int]] = {}
 HEADERS_JSON_KEPT = 1024
 
 
-def _headers_json(headers: tuple[tuple[str, bytes | None], ...]) -> bytes:
-    """`headers` as the JSON list of a line, from the cache when these headers were seen before."""
-    line = _HEADERS_JSON.get(headers)
-    if line is None:
-        line = orjson.dumps(_headers(headers))
+def _headers_json(headers: tuple[tuple[str, bytes | None], ...]) -> tuple[bytes, int]:
+    """`headers` as the JSON list of a line and their size (`headers_size`), from the cache when
+    these headers were seen before."""
+    known = _HEADERS_JSON.get(headers)
+    if known is None:
+        known = orjson.dumps(_headers(headers)), headers_size(headers)
         if len(_HEADERS_JSON) >= HEADERS_JSON_KEPT:
             _HEADERS_JSON.clear()  # headers that differ per event (trace ids): keep memory flat
-        _HEADERS_JSON[headers] = line
-    return line
+        _HEADERS_JSON[headers] = known
+    return known
 
 
 # The line `_jsonl_event` writes for a record whose key, value and headers are text, byte for byte
@@ -148,7 +150,7 @@ def jsonl_lines(records: list[Record]) -> bytes:
                 r.timestamp,
                 dumps(key.decode()) if key is not None else b"null",
                 dumps(value.decode()) if value is not None else b"null",
-                _headers_json(headers) if headers else b"[]",
+                _headers_json(headers)[0] if headers else b"[]",
             )
         except UnicodeDecodeError:
             line = _jsonl_event(r.partition, r.offset, r.timestamp, key, value, headers)
@@ -157,9 +159,9 @@ def jsonl_lines(records: list[Record]) -> bytes:
     return b"\n".join(lines)
 
 
-def jsonl_messages(messages: list[RawMessage], topic: str) -> tuple[bytes, int]:
-    """`jsonl_lines` straight from the client's messages, and the bytes they carry (`Record.size`):
-    the unmasked, unfiltered export formats each event once, without building a Record."""
+def jsonl_messages(messages: list[RawMessage], partition: int) -> tuple[bytes, int]:
+    """`jsonl_lines` straight from the client's messages of one partition, and the bytes they carry
+    (`Record.size`): the unmasked, unfiltered export formats each event once, without building a Record."""
     lines: list[bytes] = []
     append = lines.append
     dumps = orjson.dumps
@@ -169,9 +171,11 @@ def jsonl_messages(messages: list[RawMessage], topic: str) -> tuple[bytes, int]:
         key, value = m.key(), m.value()
         headers = tuple(cast("list[tuple[str, bytes | None]]", m.headers() or ()))
         size += (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+        header_line = b"[]"
         if headers:
-            size += headers_size(headers)
-        partition, offset, timestamp = m.partition() or 0, m.offset() or 0, m.timestamp()[1]
+            header_line, header_bytes = _headers_json(headers)
+            size += header_bytes
+        offset, timestamp = m.offset() or 0, m.timestamp()[1]
         try:
             line = template % (
                 partition,
@@ -179,7 +183,7 @@ def jsonl_messages(messages: list[RawMessage], topic: str) -> tuple[bytes, int]:
                 timestamp,
                 dumps(key.decode()) if key is not None else b"null",
                 dumps(value.decode()) if value is not None else b"null",
-                _headers_json(headers) if headers else b"[]",
+                header_line,
             )
         except UnicodeDecodeError:
             line = _jsonl_event(partition, offset, timestamp, key, value, headers)
@@ -308,7 +312,7 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                     )
                     got = bool(messages)
                     if messages:
-                        data, size = jsonl_messages(messages, job.topic)
+                        data, size = jsonl_messages(messages, part.partition)
                         out.write(data)
                         done += len(messages)
                         bytes_done += size

@@ -69,7 +69,7 @@ def test_lines_from_the_clients_messages_are_the_lines_from_records(
     with reader("local") as plain:
         plain.assign(topic_name, {0: EARLIEST})
         records = _read_all(lambda: plain.read(100, 0.2), len(RECORDS))
-    data, size = jsonl_messages(messages, topic_name)
+    data, size = jsonl_messages(messages, 0)
     assert data == jsonl_lines(records)
     assert size == payload_bytes(records) == sum(r.size for r in RECORDS)
     assert [json.loads(line)["offset"] for line in data.split(b"\n")[:-1]] == list(range(len(RECORDS)))
