@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
@@ -360,6 +360,32 @@ def _file_name(job: Job) -> str:
     return f"{safe}-job{job.pk}.{ext}{gz}"
 
 
+def _sha256(header: bytes, paths: list[Path]) -> str:
+    """SHA-256 of the header followed by the files, as hex."""
+    digest = hashlib.sha256(header)
+    for path in paths:
+        with path.open("rb") as source:
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _append(out: IO[bytes], path: Path) -> None:
+    """Append the file to `out` (unbuffered), copied by the kernel where it can."""
+    with path.open("rb", buffering=0) as source:
+        left = os.fstat(source.fileno()).st_size
+        try:
+            while left > 0:
+                copied = os.copy_file_range(source.fileno(), out.fileno(), left)
+                if copied == 0:
+                    break
+                left -= copied
+        except OSError:  # a file system without it: copy through user space from where it stopped
+            pass
+        while chunk := source.read(COPY_CHUNK):
+            out.write(chunk)
+
+
 def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
     """Join the parts into the final file (temporary name, then an atomic rename); record it."""
     storage = export_storage()
@@ -369,47 +395,34 @@ def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
     final = root / name
     temp = root / f".{name}.tmp"
     gzipped = job.params.get("compression") == "gzip"
-    digest = hashlib.sha256()
-    size = 0
-    hashing: Future[None] | None = None
-    # A chunk is hashed on a second thread while the main one writes it: both release the GIL,
-    # and the join took half as long (319 MB: 0.4 s -> 0.2 s). One chunk at a time, in order.
-    with ThreadPoolExecutor(max_workers=1) as hasher, temp.open("wb") as out:
-
-        def put(data: bytes) -> None:
-            nonlocal size, hashing
-            if hashing is not None:
-                hashing.result()
-            hashing = hasher.submit(digest.update, data)
-            size += len(data)
-            out.write(data)
-
-        if job.params.get("format") == "csv":
-            header = (",".join(CSV_COLUMNS) + "\n").encode()
-            # Concatenated gzip members are one valid gzip stream: the header is a member of its own.
-            put(gzip.compress(header, compresslevel=GZIP_LEVEL, mtime=0) if gzipped else header)
-        folder = _parts_dir(job)
-        for part in sorted(parts, key=lambda p: p.partition):
-            path = folder / f"part-{part.partition:06d}"
-            if not path.exists():
-                continue  # an empty range never opened a part
-            with path.open("rb") as source:
-                while chunk := source.read(COPY_CHUNK):
-                    put(chunk)
-        if hashing is not None:
-            hashing.result()
-        out.flush()
+    header = b""
+    if job.params.get("format") == "csv":
+        header = (",".join(CSV_COLUMNS) + "\n").encode()
+        # Concatenated gzip members are one valid gzip stream: the header is a member of its own.
+        header = gzip.compress(header, compresslevel=GZIP_LEVEL, mtime=0) if gzipped else header
+    folder = _parts_dir(job)
+    # Parts in partition order; an empty range never opened one.
+    paths = [
+        path for p in sorted(parts, key=lambda p: p.partition) if (path := folder / f"part-{p.partition:06d}").exists()
+    ]
+    # The kernel copies the parts into the file while a second thread reads and hashes them: both
+    # release the GIL (319 MB: 0.54 s when one thread read, hashed and wrote each chunk; ~0.2 s).
+    with ThreadPoolExecutor(max_workers=1) as pool, temp.open("wb", buffering=0) as out:
+        hashing = pool.submit(_sha256, header, paths)
+        out.write(header)
+        for path in paths:
+            _append(out, path)
+        digest = hashing.result()
+        size = out.tell()
         os.fsync(out.fileno())
     os.replace(temp, final)
     shutil.rmtree(_parts_dir(job), ignore_errors=True)
     expires = job.default_expiry()
-    Job.objects.filter(pk=job.pk).update(
-        file_name=name, file_size=size, file_sha256=digest.hexdigest(), expires_at=expires
-    )
+    Job.objects.filter(pk=job.pk).update(file_name=name, file_size=size, file_sha256=digest, expires_at=expires)
     return {
         "file": name,
         "size": size,
-        "sha256": digest.hexdigest(),
+        "sha256": digest,
         "lines": sum(p.done for p in parts),
         "masked": Selection(job.cluster, "", masked=bool(job.params.get("masked"))).masked,
     }

@@ -82,3 +82,37 @@ def _read_all(read: Callable[[], list[Any]], count: int) -> list[Any]:
         got.extend(read())
     assert len(got) == count
     return got
+
+
+def test_parts_are_appended_whole_also_where_the_kernel_cannot_copy(tmp_path: Any, monkeypatch: Any) -> None:
+    """The join copies in the kernel; a file system that refuses part-way continues in user space."""
+    import errno
+    import os
+
+    from streams.jobs.export import _append, _sha256
+
+    parts = [tmp_path / f"part-{i}" for i in range(3)]
+    for i, path in enumerate(parts):
+        path.write_bytes(bytes([i]) * (1_500_000 + i))
+    expected = b"head" + b"".join(p.read_bytes() for p in parts)
+    real = os.copy_file_range
+    calls = 0
+
+    def refuses_after_a_while(src: int, dst: int, count: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls % 2 == 0:
+            raise OSError(errno.EXDEV, "cross-device copy")
+        return real(src, dst, min(count, 100_000))
+
+    for copy in (real, refuses_after_a_while):
+        monkeypatch.setattr(os, "copy_file_range", copy)
+        out_path = tmp_path / f"joined-{copy.__name__}"
+        with out_path.open("wb", buffering=0) as out:
+            out.write(b"head")
+            for path in parts:
+                _append(out, path)
+        assert out_path.read_bytes() == expected
+    import hashlib
+
+    assert _sha256(b"head", parts) == hashlib.sha256(expected).hexdigest()
