@@ -51,6 +51,29 @@ class Record:
         return size + headers_size(self.headers) if self.headers else size
 
 
+def to_record(topic: str, msg: RawMessage) -> Record:
+    """The record a message of `read_messages` carries."""
+    ts_type, ts = msg.timestamp()
+    headers = msg.headers()
+    # Positional, one call per event: this runs for every event of every scan, export and replay.
+    return Record(
+        topic,
+        msg.partition(),  # type: ignore[arg-type]
+        msg.offset(),  # type: ignore[arg-type]
+        ts if ts_type else -1,
+        _TIMESTAMP_TYPES.get(ts_type, "none"),
+        msg.key(),
+        msg.value(),
+        tuple(headers) if headers else (),  # type: ignore[arg-type]
+    )
+
+
+def timestamp_of(msg: RawMessage) -> int:
+    """A message's timestamp in ms, -1 when it carries none (as `Record.timestamp`)."""
+    ts_type, ts = msg.timestamp()
+    return ts if ts_type else -1
+
+
 def headers_size(headers: Iterable[tuple[str, bytes | None]]) -> int:
     """Bytes of header names and values: `Record.size`'s share of them (loops that count every
     event call this only for records that have headers)."""
@@ -129,36 +152,8 @@ class Reader:
 
     def read(self, max_records: int, wait: float) -> list[Record]:
         """Up to `max_records` records, waiting at most `wait` seconds for the first ones."""
-        messages = self._consume(max_records, wait)
-        out: list[Record] = []
-        append = out.append
         topic = self.topic
-        types = _TIMESTAMP_TYPES
-        last: dict[int, int] = {}
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                self._failed(msg, err, last)
-                continue
-            ts_type, ts = msg.timestamp()
-            partition, offset = msg.partition(), msg.offset()
-            last[partition] = offset  # type: ignore[index,assignment]
-            headers = msg.headers()
-            # Positional, one call per event: this runs for every event of every scan, export and replay.
-            append(
-                Record(
-                    topic,
-                    partition,  # type: ignore[arg-type]
-                    offset,  # type: ignore[arg-type]
-                    ts if ts_type else -1,
-                    types.get(ts_type, "none"),
-                    msg.key(),
-                    msg.value(),
-                    tuple(headers) if headers else (),  # type: ignore[arg-type]
-                )
-            )
-        self._advance(last)
-        return out
+        return [to_record(topic, msg) for msg in self.read_messages(max_records, wait)]
 
     def read_messages(self, max_records: int, wait: float) -> list[RawMessage]:
         """As `read`, but the client's own messages (none carrying an error), for a writer that

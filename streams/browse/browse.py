@@ -25,7 +25,7 @@ from backbone_admin.kafka.client import timeout
 from backbone_admin.kafka.records import Record, reader
 from streams.browse.positions import Cursor, Order, Read, Selection, select_partitions
 from streams.browse.reading import END, LIMIT, TIME_BUDGET, Budget, PartitionScan, Scan, merge_key
-from streams.browse.searching import SearchScan
+from streams.browse.searching import Candidates, SearchScan
 
 # Returns what to show for a matching record (its decoded event), None when it does not match.
 Matcher = Callable[[Record], Any | None]
@@ -83,15 +83,17 @@ def read_page(
     limit: int,
     budget: Budget,
     matcher: Matcher | None = None,
+    candidates: Candidates | None = None,
     on_hit: Callable[[Hit], None] | None = None,
     on_progress: Callable[[Scan], None] | None = None,
 ) -> Page:
-    """Read one page from `positions` (see the module docstring); `on_hit` sees each match as it is found."""
+    """Read one page from `positions` (see the module docstring); `on_hit` sees each match as it is
+    found; a search asks `matcher` only about records that pass `candidates`."""
     with reader(cluster, profile="scan" if matcher is not None else "page") as r:
         if matcher is None:
             scan, hits = _browse(r, selection, read, positions, limit, budget)
         else:
-            scan, hits = _search(r, selection, read, positions, limit, budget, matcher, on_hit, on_progress)
+            scan, hits = _search(r, selection, read, positions, limit, budget, matcher, candidates, on_hit, on_progress)
     final = {p: s.position for p, s in scan.partitions.items()}
     lower, upper = (positions, final) if read == "asc" else (final, positions)
     hits.sort(key=lambda h: merge_key(h.record), reverse=order == "newest")
@@ -128,13 +130,14 @@ def _search(
     limit: int,
     budget: Budget,
     matcher: Matcher,
+    candidates: Candidates | None,
     on_hit: Callable[[Hit], None] | None,
     on_progress: Callable[[Scan], None] | None,
 ) -> tuple[Scan, list[Hit]]:
     scan = SearchScan(r, selection, positions, read, budget)
     scan.on_progress = on_progress
     hits: list[Hit] = []
-    for record, event in scan.find(matcher, limit):
+    for record, event in scan.find(matcher, limit, candidates):
         hit = Hit(record, event)
         hits.append(hit)
         if on_hit is not None:

@@ -34,6 +34,7 @@ from streams.browse.positions import (
     start_positions,
 )
 from streams.browse.reading import Budget, Scan
+from streams.browse.searching import Candidates
 from streams.events.filters import Filter, parse_filter
 from streams.events.registry import registry_for
 from streams.events.serialize import DecodedEvent, decode_record
@@ -242,27 +243,29 @@ class EventDecoder:
 
 
 def _matcher(query: MessageQuery, decoder: EventDecoder) -> Callable[[Record], DecodedEvent | None] | None:
+    """The decoded event of a record the query finds (None when it does not match); the raw
+    checks of `_candidates` come first."""
     if not query.searching:
         return None
-    wanted_key = query.key.encode() if query.key is not None else None
     matches = query.filter.matches if query.filter is not None else None
-    # Text alone is only found where its bytes are in the raw key or value: look there first,
-    # and build the event only for records that have them.
-    needle = query.filter.text.strip().encode() if query.filter is not None and query.filter.plain else b""
 
     def match(record: Record) -> DecodedEvent | None:
-        if wanted_key is not None and record.key != wanted_key:
-            return None
-        if needle and not (
-            (record.value is not None and needle in record.value) or (record.key is not None and needle in record.key)
-        ):
-            return None
         event = decoder(record)
         if matches is not None and not matches(event):
             return None
         return event
 
     return match
+
+
+def _candidates(query: MessageQuery) -> Candidates | None:
+    """A key look-up wants that key; text alone is only found where its bytes are in the raw key
+    or value: both are checked before a record is built or decoded."""
+    needle = query.filter.text.strip().encode() if query.filter is not None and query.filter.plain else b""
+    key = query.key.encode() if query.key is not None else None
+    if key is None and not needle:
+        return None
+    return Candidates(key=key, needle=needle)
 
 
 def run_query(
@@ -320,6 +323,7 @@ def run_query(
         limit=query.limit,
         budget=budget,
         matcher=_matcher(query, decoder),
+        candidates=_candidates(query),
         on_hit=hit_seen if on_hit is not None else None,
         on_progress=on_progress,
     )
