@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,22 @@ def independent_client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
     # Client logs go through Python logging, so a broker stopped at the end of the session
     # does not print librdkafka's disconnect lines after pytest's summary.
     return {"bootstrap.servers": bootstrap, "logger": logging.getLogger("tests.kafka"), **extra}
+
+
+def log_ends(bootstrap: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """Each partition's log end (read uncommitted: the high watermark, markers included once written).
+
+    A read_committed reader has read a partition whole once its end-of-partition event comes at or
+    past this: right after a commit returns, Kafka may not have written the transaction's markers
+    yet, and such a reader meets its end at the last stable offset, before the transaction's events.
+    """
+    from confluent_kafka import IsolationLevel, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = AdminClient(independent_client_config(bootstrap))
+    wanted = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}
+    answers = admin.list_offsets(wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=10)
+    return {tp.partition: future.result().offset for tp, future in answers.items()}
 
 
 @pytest.fixture(scope="session")
