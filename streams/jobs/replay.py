@@ -71,10 +71,17 @@ def already_written(job: Job, part: JobPartition, context: Context) -> set[int]:
     found: set[int] = set()
     if not starts:
         return found
+    # Read to the log's end, not to the first end met: right after init() aborted the dead
+    # producer's transaction (or after a commit just before the crash) Kafka may not have written
+    # the markers yet, and this read_committed reader meets its end before that transaction.
+    ends = {
+        p: mark.high
+        for (_, p), mark in offsets.watermarks(job.target_cluster, [(job.target_topic, p) for p in starts]).items()
+    }
     last_alive = time.monotonic()
     with reader(job.target_cluster) as r:
         r.assign(job.target_topic, starts)
-        while len(r.at_end) < len(starts):
+        while not all(r.read_to(p, end) for p, end in ends.items()):
             batch = r.read(READ_BATCH, SCAN_WAIT)
             for record in batch:
                 headers = dict(record.headers)
