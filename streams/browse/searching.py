@@ -206,7 +206,9 @@ class SearchScan(Scan):
             for p in self.reader.at_end & active:
                 part = partitions[p]
                 if part.stopped is None:
-                    part.position = max(part.position, part.high)
+                    # Where the reader met the end: before `high` while a transaction is open there,
+                    # so the next page reads its events once committed.
+                    part.position = max(part.position, min(part.high, self.reader.positions.get(p, part.high)))
                     part.stop(END)
             still = {p for p in active if partitions[p].stopped is None}
             if reassign and still and still != active:
