@@ -116,7 +116,8 @@ def _jsonl_event(
 # header sets (a source, a schema, a content type), and formatting and counting them per event
 # was a fifth of an export's time.
 _HEADERS_JSON: dict[tuple[tuple[str, bytes | None], ...], tuple[bytes, int]] = {}
-HEADERS_JSON_KEPT = 1024
+HEADERS_JSON_KEPT = 1024  # header sets of at most HEADERS_JSON_BYTES each: a few MB at most
+HEADERS_JSON_BYTES = 1024
 
 
 def _headers_json(headers: tuple[tuple[str, bytes | None], ...]) -> tuple[bytes, int]:
@@ -125,9 +126,10 @@ def _headers_json(headers: tuple[tuple[str, bytes | None], ...]) -> tuple[bytes,
     known = _HEADERS_JSON.get(headers)
     if known is None:
         known = orjson.dumps(_headers(headers)), headers_size(headers)
-        if len(_HEADERS_JSON) >= HEADERS_JSON_KEPT:
-            _HEADERS_JSON.clear()  # headers that differ per event (trace ids): keep memory flat
-        _HEADERS_JSON[headers] = known
+        if known[1] <= HEADERS_JSON_BYTES:
+            if len(_HEADERS_JSON) >= HEADERS_JSON_KEPT:
+                _HEADERS_JSON.clear()  # headers that differ per event (trace ids): keep memory flat
+            _HEADERS_JSON[headers] = known
     return known
 
 

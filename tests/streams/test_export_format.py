@@ -116,3 +116,19 @@ def test_parts_are_appended_whole_also_where_the_kernel_cannot_copy(tmp_path: An
     import hashlib
 
     assert _sha256(b"head", parts) == hashlib.sha256(expected).hexdigest()
+
+
+def test_the_header_cache_stays_small_whatever_the_headers() -> None:
+    """Repeated header sets are formatted once; large or ever-new ones never grow the cache past its bounds."""
+    from streams.jobs import export
+
+    export._HEADERS_JSON.clear()
+    small = (("source", b"web"),)
+    assert export._headers_json(small) == (b'[["source","web"]]', 9)
+    assert export._headers_json((("source", b"web"),)) is export._HEADERS_JSON[small]
+    large = (("blob", b"x" * (export.HEADERS_JSON_BYTES + 1)),)
+    assert export._headers_json(large)[1] == export.HEADERS_JSON_BYTES + 5
+    assert large not in export._HEADERS_JSON
+    for i in range(3 * export.HEADERS_JSON_KEPT):
+        export._headers_json((("trace", str(i).encode()),))
+        assert len(export._HEADERS_JSON) <= export.HEADERS_JSON_KEPT
