@@ -27,8 +27,13 @@ def watermarks(cluster_name: str, partitions: Iterable[Partition]) -> dict[Parti
     """Low (earliest) and high (latest) offsets of each partition."""
     wanted = list(partitions)
     low = _list_offsets(cluster_name, wanted, OffsetSpec.earliest(), "reading earliest offsets")
-    high = _list_offsets(cluster_name, wanted, OffsetSpec.latest(), "reading latest offsets")
+    high = high_watermarks(cluster_name, wanted)
     return {p: Watermarks(low=low[p], high=high[p]) for p in wanted}
+
+
+def high_watermarks(cluster_name: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
+    """The high (latest) offset of each partition: one request, for callers that need only the end."""
+    return _list_offsets(cluster_name, list(partitions), OffsetSpec.latest(), "reading latest offsets")
 
 
 def offsets_for_time(cluster_name: str, partitions: Iterable[Partition], timestamp_ms: int) -> dict[Partition, int]:

@@ -58,6 +58,11 @@ def _parts_dir(job: Job) -> Path:
     return Path(export_storage().path(f".job-{job.pk}"))
 
 
+def _part_path(folder: Path, partition: int) -> Path:
+    """The part file one partition's subtask writes in the job's folder."""
+    return folder / f"part-{partition:06d}"
+
+
 def _text(data: bytes | None) -> tuple[str | None, bool]:
     """UTF-8 text when the bytes are UTF-8, else base64 (and True)."""
     if data is None:
@@ -296,7 +301,7 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
     # A part is always written whole in one run: a resumed partition starts its part again.
     position, done, skipped, bytes_done = part.start_offset, 0, 0, 0
     end = part.end_offset
-    raw, out = _open(folder / f"part-{part.partition:06d}", params.get("compression") == "gzip")
+    raw, out = _open(_part_path(folder, part.partition), params.get("compression") == "gzip")
     try:
         with reader(job.cluster) as r:
             r.assign(job.topic, {part.partition: position})
@@ -405,7 +410,7 @@ def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
     folder = _parts_dir(job)
     # Parts in partition order; an empty range never opened one.
     paths = [
-        path for p in sorted(parts, key=lambda p: p.partition) if (path := folder / f"part-{p.partition:06d}").exists()
+        path for p in sorted(parts, key=lambda p: p.partition) if (path := _part_path(folder, p.partition)).exists()
     ]
     # The kernel copies the parts into the file while a second thread reads and hashes them: both
     # release the GIL (319 MB: 0.54 s when one thread read, hashed and wrote each chunk; ~0.2 s).

@@ -60,8 +60,8 @@ def _target_partitions(job: Job, part: JobPartition) -> list[int]:
 
 
 def _ends(job: Job, targets: list[int]) -> dict[str, int]:
-    marks = offsets.watermarks(job.target_cluster, [(job.target_topic, p) for p in targets])
-    return {str(p): marks[(job.target_topic, p)].high for p in targets}
+    ends = offsets.high_watermarks(job.target_cluster, [(job.target_topic, p) for p in targets])
+    return {str(p): ends[(job.target_topic, p)] for p in targets}
 
 
 def already_written(job: Job, part: JobPartition, context: Context) -> set[int]:
@@ -75,8 +75,8 @@ def already_written(job: Job, part: JobPartition, context: Context) -> set[int]:
     # producer's transaction (or after a commit just before the crash) Kafka may not have written
     # the markers yet, and this read_committed reader meets its end before that transaction.
     ends = {
-        p: mark.high
-        for (_, p), mark in offsets.watermarks(job.target_cluster, [(job.target_topic, p) for p in starts]).items()
+        p: end
+        for (_, p), end in offsets.high_watermarks(job.target_cluster, [(job.target_topic, p) for p in starts]).items()
     }
     last_alive = time.monotonic()
     with reader(job.target_cluster) as r:
