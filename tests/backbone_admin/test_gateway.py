@@ -78,17 +78,22 @@ def test_only_the_gateway_imports_confluent_kafka() -> None:
     assert offenders == []
 
 
-def test_a_pooled_reader_comes_back_unpaused(kafka_bootstrap: str, kafka_admin: AdminClient, topic_name: str) -> None:
+def _topic_of_three(kafka_admin: AdminClient, bootstrap: str, name: str) -> None:
+    """A one-partition topic holding the values v0, v1, v2 at offsets 0 to 2."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import NewTopic
 
+    kafka_admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(10)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for i in range(3):
+        producer.produce(name, value=f"v{i}".encode(), partition=0)
+    producer.flush(10)
+
+
+def test_a_pooled_reader_comes_back_unpaused(kafka_bootstrap: str, kafka_admin: AdminClient, topic_name: str) -> None:
     from backbone_admin.kafka.records import reader
 
-    kafka_admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])[topic_name].result(10)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
-    for i in range(3):
-        producer.produce(topic_name, value=f"v{i}".encode(), partition=0)
-    producer.flush(10)
+    _topic_of_three(kafka_admin, kafka_bootstrap, topic_name)
     with reader("local") as first:
         first.assign(topic_name, {0: 0})
         assert first.read(1, 2.0)
@@ -116,16 +121,9 @@ def _read_until_end(r: Any, partition: int, timeout: float = 10) -> list[Any]:
 def test_a_reader_knows_where_a_partition_ended(
     kafka_bootstrap: str, kafka_admin: AdminClient, topic_name: str
 ) -> None:
-    from confluent_kafka import Producer
-    from confluent_kafka.admin import NewTopic
-
     from backbone_admin.kafka.records import reader
 
-    kafka_admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])[topic_name].result(10)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
-    for i in range(3):
-        producer.produce(topic_name, value=f"v{i}".encode(), partition=0)
-    producer.flush(10)
+    _topic_of_three(kafka_admin, kafka_bootstrap, topic_name)
     with reader("local") as r:
         r.assign(topic_name, {0: 1})
         assert [rec.offset for rec in _read_until_end(r, 0)] == [1, 2]
