@@ -114,6 +114,8 @@ class AuditEntry(models.Model):
 
     class Result(models.TextChoices):
         OK = "ok", "OK"
+        # A replay or export that ran to its end while the broker had deleted part of its range.
+        GAPS = "gaps", "Completed with gaps"
         ERROR = "error", "Error"
         DENIED = "denied", "Denied"
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
+from backbone_admin.kafka import records
 from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait
 from backbone_admin.kafka.types import Watermarks
 
@@ -23,12 +24,29 @@ def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSp
     return {(tp.topic, tp.partition): wait(f, cluster, what).offset for tp, f in futures.items()}
 
 
-def watermarks(cluster_name: str, partitions: Iterable[Partition]) -> dict[Partition, Watermarks]:
-    """Low (earliest) and high (latest) offsets of each partition."""
+def watermarks(
+    cluster_name: str, partitions: Iterable[Partition], *, exact: bool = True
+) -> dict[Partition, Watermarks]:
+    """Low (earliest) and high (latest) offsets of each partition.
+
+    `exact`: the high watermark as a fetch response states it (`records.fetched_watermarks`), one
+    more round trip. A broker's ListOffsets answer for `latest` may stop short of the log end
+    (the test broker answers with its last batch's first offset + 1: TEST_BROKER.md); a fetch
+    response's high watermark is the log end on every broker. Without `exact` (the topic list's
+    thousands of partitions) the ListOffsets answers are taken as they are.
+    """
     wanted = list(partitions)
     low = _list_offsets(cluster_name, wanted, OffsetSpec.earliest(), "reading earliest offsets")
     high = high_watermarks(cluster_name, wanted)
+    if exact:
+        for partition, (_low, fetched) in records.fetched_watermarks(cluster_name, high).items():
+            high[partition] = max(high[partition], fetched)
     return {p: Watermarks(low=low[p], high=high[p]) for p in wanted}
+
+
+def log_starts(cluster_name: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
+    """The first offset each partition still holds (what retention and delete-records left)."""
+    return _list_offsets(cluster_name, list(partitions), OffsetSpec.earliest(), "reading earliest offsets")
 
 
 def high_watermarks(cluster_name: str, partitions: Iterable[Partition]) -> dict[Partition, int]:

@@ -128,12 +128,17 @@ class Reader:
         self.topic = ""
         self.positions: dict[int, int] = {}
         self.at_end: set[int] = set()
+        # Partitions whose position the broker no longer holds (a reader with the "job" profile):
+        # partition -> the offset that was gone. Such a partition reads nothing more until
+        # `resume` moves it; other readers jump to the log start as librdkafka does by itself.
+        self.deleted: dict[int, int] = {}
 
     def assign(self, topic: str, starts: Mapping[int, int]) -> None:
         """Read `topic` from these offsets per partition (EARLIEST / LATEST allowed)."""
         self.topic = topic
         self.positions = dict(starts)
         self.at_end = set()
+        self.deleted = {}
         partitions = [TopicPartition(topic, p, o) for p, o in sorted(starts.items())]
         try:
             if topic not in self.known:
@@ -145,6 +150,18 @@ class Reader:
             self.consumer.assign(partitions)
         except KafkaException as exc:
             raise_translated(exc, self.cluster, f"reading `{topic}`")
+
+    def resume(self, partition: int, offset: int) -> None:
+        """Read `partition` again from `offset` (after its position was deleted); the others keep theirs."""
+        tp = TopicPartition(self.topic, partition, offset)
+        try:
+            self.consumer.incremental_unassign([TopicPartition(self.topic, partition)])
+            self.consumer.incremental_assign([tp])
+        except KafkaException as exc:
+            raise_translated(exc, self.cluster, f"reading `{self.topic}`")
+        self.deleted.pop(partition, None)
+        self.at_end.discard(partition)
+        self.positions[partition] = offset
 
     def pause(self, partitions: list[int]) -> None:
         if partitions:
@@ -205,6 +222,16 @@ class Reader:
                 self.positions[partition] = end
             self.at_end.add(partition)
             return
+        if err.code() == KafkaError._AUTO_OFFSET_RESET:
+            # auto.offset.reset=error: the broker no longer holds this position (retention or
+            # delete-records moved the log start past it). librdkafka stops fetching the partition
+            # and tells us which offset was gone; the caller decides what that means.
+            partition = int(msg.partition() or 0)
+            if partition in last:
+                self.positions[partition] = last.pop(partition) + 1
+            offset = msg.offset()
+            self.deleted[partition] = offset if offset is not None and offset >= 0 else self.positions.get(partition, 0)
+            return
         if err.code() == KafkaError.OFFSET_OUT_OF_RANGE:
             raise errors.InvalidRequest(
                 f"offset out of range in partition {msg.partition()} of `{self.topic}`: "
@@ -263,6 +290,15 @@ class _Pool:
 # events/s with these, 199k/s with the base settings), so it holds up to one 2 MB fetch.
 PROFILES: dict[str, dict[str, Any]] = {
     "general": {},
+    # Replays and exports: a position the broker no longer holds is reported (`Reader.deleted`),
+    # never skipped silently as auto.offset.reset=earliest does.
+    "job": {"auto.offset.reset": "error"},
+    # Log ends as a fetch response states them (`fetched_watermarks`): the broker answers at once.
+    "ends": {
+        "fetch.wait.max.ms": 1,
+        "isolation.level": "read_uncommitted",
+        "max.partition.fetch.bytes": 1024,
+    },
     "page": {"max.partition.fetch.bytes": 64 * 1024, "fetch.max.bytes": 1024 * 1024},
     "scan": {
         "fetch.max.bytes": 2 * 1024 * 1024,
@@ -283,6 +319,56 @@ def reader(cluster_name: str, *, profile: str = "general") -> Iterator[Reader]:
     try:
         yield Reader(cluster, consumer, known)
         ok = True
+    finally:
+        if ok:
+            pool.give_back(cluster, consumer, known)
+        else:
+            consumer.close()
+
+
+# A fetch's answer for partitions that do not answer within this is not waited for.
+ENDS_WAIT = 2.0
+
+
+def fetched_watermarks(
+    cluster_name: str, hints: Mapping[tuple[str, int], int]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(low, high) watermarks of the partitions as their leaders state them in a fetch response.
+
+    Every Kafka fetch response carries the partition's log start offset and high watermark,
+    exact on any broker that serves fetches, whatever its ListOffsets answers. Each partition is
+    fetched from its hint (its ListOffsets end, where Kafka answers at once with nothing to
+    read); what a fetch returns is dropped. Partitions whose leader does not answer within
+    ENDS_WAIT are left out: the caller keeps what it had.
+    """
+    cluster = require_cluster(cluster_name)
+    wanted = {tp: hint for tp, hint in hints.items() if hint >= 0}
+    if not wanted:
+        return {}
+    pool = _pools["ends"]
+    consumer, known = pool.take(cluster)
+    ok = False
+    try:
+        topics = {t for t, _ in wanted} - known
+        if topics:
+            # Leaders first: assigned before it knows them, librdkafka waits 500 ms to retry.
+            metadata = consumer.list_topics(next(iter(topics)) if len(topics) == 1 else None, timeout=timeout())
+            known.update(t for t in topics if t in metadata.topics)
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
+        answered: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + min(ENDS_WAIT, timeout())
+        while len(answered) < len(wanted) and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=10000, timeout=0.002):
+                answered.add((msg.topic(), msg.partition()))  # type: ignore[arg-type]
+        result = {}
+        for t, p in answered:
+            low, high = consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
+            if low >= 0 and high >= 0:
+                result[(t, p)] = (low, high)
+        ok = True
+        return result
+    except KafkaException as exc:
+        raise_translated(exc, cluster, "reading log ends")
     finally:
         if ok:
             pool.give_back(cluster, consumer, known)

@@ -2,19 +2,20 @@
 (function () {
   const root = document.getElementById("job");
   if (!root) return;
-  const FINISHED = ["succeeded", "failed", "cancelled"];
+  const FINISHED = ["succeeded", "completed_with_gaps", "failed", "cancelled"];
+  const COMPLETED = ["succeeded", "completed_with_gaps"];
   const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = value; };
   const eta = (seconds) => (seconds === null || seconds === undefined ? "—" : `${seconds} s`);
   const number = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "—");
 
-  function setStatus(el, status) {
-    el.textContent = status;
+  function setStatus(el, status, label) {
+    el.textContent = label || status.replaceAll("_", " ");
     el.className = `badge status ${status}`;
   }
 
   function render(job) {
     const progress = job.progress;
-    setStatus(document.getElementById("job-status"), job.status);
+    setStatus(document.getElementById("job-status"), job.status, job.status_label);
     text("job-percent", progress.percent);
     text("job-done", number(progress.events_done));
     text("job-total", number(progress.events_total));
@@ -31,6 +32,8 @@
       field("position").textContent = p.position;
       field("done").textContent = p.done;
       field("skipped").textContent = p.skipped;
+      field("lost").textContent = p.lost;
+      field("lost").classList.toggle("warn", p.lost > 0);
       field("bar").value = p.percent;
       field("percent").textContent = p.percent;
       field("rate").textContent = p.rate;
@@ -39,8 +42,13 @@
     const error = document.getElementById("job-error");
     error.textContent = job.error || "";
     error.hidden = !job.error;
+    const gaps = document.getElementById("job-gaps");
+    if (job.result && job.result.warning) {
+      gaps.querySelector("[data-result=warning]").textContent = job.result.warning;
+      gaps.hidden = false;
+    }
     const result = document.getElementById("job-result");
-    if (job.status === "succeeded") {
+    if (COMPLETED.includes(job.status)) {
       for (const el of result.querySelectorAll("[data-result]")) el.textContent = job.result[el.dataset.result];
       if (job.file) for (const el of result.querySelectorAll("[data-file]")) el.textContent = job.file[el.dataset.file];
       result.hidden = false;

@@ -8,6 +8,12 @@ renamed into place: nothing is offered for download before it is complete. A can
 failed export removes its parts. A partition resumed after a crash is written again from
 its start (its part file is rewritten), so the file never holds an event twice.
 
+Where the broker had deleted part of the range before the export read it (retention,
+delete-records), the file says so in place: a JSON Lines line `{"partition", "offset" (the
+first missing), "gap": {"first", "last", "offsets"}, "reason"}` with no key or value, or a CSV
+row whose `key_encoding` and `value_encoding` are `gap` and whose value says which offsets are
+missing. The job then ends `completed_with_gaps` (streams/jobs/gaps.py).
+
 Masking: an export started by someone below admin on a cluster with masking rules writes
 what that person may see (key, value and header values masked, Avro values as their JSON),
 and its filter sees the same (streams/jobs/selection.py); an admin's export, and every export
@@ -39,6 +45,7 @@ from django.utils import timezone
 from backbone_admin.kafka.records import RawMessage, Record, headers_size, reader
 from streams.events.decoding import Decoded
 from streams.events.serialize import DecodedEvent
+from streams.jobs.gaps import describe, skip_deleted
 from streams.jobs.models import Job, JobPartition
 from streams.jobs.replay import READ_BATCH, SCAN_WAIT
 from streams.jobs.runner import Context
@@ -266,6 +273,23 @@ def csv_masked(events: list[DecodedEvent]) -> bytes:
     return buffer.getvalue().encode()
 
 
+GAP_REASON = "deleted by the broker (retention or delete-records) before the export read them"
+
+
+def jsonl_gap(partition: int, first: int, end: int) -> bytes:
+    """The line that stands where offsets [first, end) are missing: no event, a `gap` instead."""
+    gap = {"first": first, "last": end - 1, "offsets": end - first}
+    return orjson.dumps({"partition": partition, "offset": first, "gap": gap, "reason": GAP_REASON}) + b"\n"
+
+
+def csv_gap(partition: int, first: int, end: int) -> bytes:
+    """The row that stands where offsets [first, end) are missing: `gap` in both encoding columns."""
+    buffer = io.StringIO()
+    text = f"{describe([[first, end]])} missing: {GAP_REASON}"
+    csv.writer(buffer, lineterminator="\n").writerow([partition, first, "", "", text, "", "gap", "gap"])
+    return buffer.getvalue().encode()
+
+
 def payload_bytes(records: list[Record]) -> int:
     """The bytes the records carry (`Record.size`)."""
     return sum(r.size for r in records)
@@ -298,12 +322,15 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
     selection = Selection(job.cluster, params.get("filter") or "", masked=bool(params.get("masked")))
     folder = _parts_dir(job)
     folder.mkdir(parents=True, exist_ok=True)
-    # A part is always written whole in one run: a resumed partition starts its part again.
+    # A part is always written whole in one run: a resumed partition starts its part (and its gaps) again.
     position, done, skipped, bytes_done = part.start_offset, 0, 0, 0
     end = part.end_offset
+    if part.gaps:
+        context.set_gaps([])
+    gap_line = csv_gap if csv_format else jsonl_gap
     raw, out = _open(_part_path(folder, part.partition), params.get("compression") == "gzip")
     try:
-        with reader(job.cluster) as r:
+        with reader(job.cluster, profile="job") as r:
             r.assign(job.topic, {part.partition: position})
             last = 0.0
             # Everything, as written, as JSON Lines: each event is formatted straight from the client's message.
@@ -346,6 +373,10 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                     out.write(lines(batch))
                     done += len(batch)
                     bytes_done += payload_bytes(batch)
+                if r.deleted:
+                    # The broker deleted what came next before it was read: the file says so where it is missing.
+                    first, position = skip_deleted(job, part, r, position, end, context)
+                    out.write(gap_line(part.partition, first, position))
                 now = timezone.now().timestamp()
                 if now - last >= CHECKPOINT_SECONDS or position >= end:
                     last = now

@@ -37,13 +37,18 @@ class Job(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
+        # Every partition ran to the end of its range, but the broker had deleted some of the
+        # range (retention, delete-records) before the job read it: `result["gaps"]` says where.
+        COMPLETED_WITH_GAPS = "completed_with_gaps", "Completed with gaps"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    FINISHED = (Status.SUCCEEDED, Status.COMPLETED_WITH_GAPS, Status.FAILED, Status.CANCELLED)
+    # Ran to the end of the range: an export of either is offered for download.
+    COMPLETED = (Status.SUCCEEDED, Status.COMPLETED_WITH_GAPS)
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED)
     cluster = models.CharField(max_length=63, help_text="the source cluster")
     topic = models.CharField(max_length=300, help_text="the source topic")
     params = models.JSONField(default=dict, help_text="what was asked, offsets resolved per partition")
@@ -55,7 +60,11 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveIntegerField(default=0, help_text="starts, including retries and resumes")
+    attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="runs: the first start, each retry of a failed job, and each partition resumed after its "
+        "worker died or retried after the cluster was unavailable",
+    )
     # Exports: the finished file in EXPORT_ROOT (empty until it is complete, and after expiry).
     file_name = models.CharField(max_length=300, blank=True)
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -85,7 +94,7 @@ class Job(models.Model):
 
     @property
     def downloadable(self) -> bool:
-        return self.kind == self.Kind.EXPORT and self.status == self.Status.SUCCEEDED and bool(self.file_name)
+        return self.kind == self.Kind.EXPORT and self.status in self.COMPLETED and bool(self.file_name)
 
     def default_expiry(self) -> Any:
         return timezone.now() + timedelta(days=settings.EXPORT_DAYS)
@@ -113,6 +122,9 @@ class JobPartition(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Replays: target partition → offset from which this job's uncommitted records could be.
     checkpoint = models.JSONField(default=dict, blank=True)
+    # Ranges [first, end) of the partition's range that the broker had deleted (retention,
+    # delete-records) when the job came to read them: gone, neither written nor filtered out.
+    gaps = models.JSONField(default=list, blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -129,6 +141,11 @@ class JobPartition(models.Model):
     @property
     def total(self) -> int:
         return max(0, self.end_offset - self.start_offset)
+
+    @property
+    def lost(self) -> int:
+        """Offsets of the range the broker had deleted before the job read them."""
+        return sum(end - first for first, end in self.gaps)
 
     @property
     def read(self) -> int:

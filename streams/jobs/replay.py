@@ -30,6 +30,7 @@ from backbone_admin.kafka import offsets
 from backbone_admin.kafka.records import Record, reader
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.kafka.transactions import TransactionalProducer
+from streams.jobs.gaps import skip_deleted
 from streams.jobs.models import Job, JobPartition
 from streams.jobs.runner import Context
 from streams.jobs.selection import Selection
@@ -151,7 +152,7 @@ def _copy(
     started, produced_since_start = time.monotonic(), 0
     in_transaction, last_commit = 0, time.monotonic()
     open_ = False
-    with reader(job.cluster) as r:
+    with reader(job.cluster, profile="job") as r:
         r.assign(job.topic, {part.partition: position})
         while position < end:
             # Never more than the range holds: a last, partial batch would otherwise wait out SCAN_WAIT.
@@ -187,6 +188,9 @@ def _copy(
                 done += 1
                 in_transaction += 1
                 bytes_done += record.size
+            if r.deleted:
+                # The broker deleted the rest of what this job was about to read: recorded, skipped.
+                _, position = skip_deleted(job, part, r, position, end, context)
             producer.poll()
             produced_since_start += len(batch)
             now = time.monotonic()
@@ -226,6 +230,7 @@ def replay_report(job: Job, parts: list[JobPartition]) -> dict[str, object]:
     read = sum(p.done + p.skipped for p in parts)
     return {
         "source_offsets_in_range": sum(p.total for p in parts),
+        "source_offsets_deleted_before_read": sum(p.lost for p in parts),
         "source_events_read": read,
         "source_events_filtered_out": sum(p.skipped for p in parts),
         "target_events_written": sum(p.done for p in parts),

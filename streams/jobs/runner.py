@@ -19,9 +19,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backbone_admin import broadcast
+from backbone_admin import audit, broadcast
 from backbone_admin.kafka.errors import BackboneError, ClusterUnavailable
 from backbone_admin.kafka.transactions import ProducerFenced
+from backbone_admin.models import AuditEntry
+from streams.jobs import gaps
 from streams.jobs.models import Job, JobPartition
 from streams.jobs.progress import job_payload
 
@@ -85,6 +87,26 @@ class Context:
         if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
             raise Cancelled()
 
+    def record_gap(self, first: int, end: int) -> None:
+        """Save at once that offsets [first, end) were deleted before this job read them."""
+        from streams.jobs.gaps import merged
+
+        self.set_gaps(merged(self.part.gaps, first, end))
+        log.warning(
+            "job %s partition %s: offsets %s-%s were deleted by the broker before the job read them",
+            self.job.pk,
+            self.part.partition,
+            first,
+            end - 1,
+        )
+
+    def set_gaps(self, gaps: list[list[int]]) -> None:
+        updated = JobPartition.objects.filter(pk=self.part.pk, lease_owner=self.owner).update(gaps=gaps)
+        if not updated:
+            raise ProducerFenced(f"job {self.job.pk} partition {self.part.partition} was taken over by another worker")
+        self.part.gaps = gaps
+        publish(self.job.pk)
+
     def keep_alive(self) -> None:
         """Renew the lease during a long wait (a slow rate limit, a long scan); raise Cancelled."""
         JobPartition.objects.filter(pk=self.part.pk, lease_owner=self.owner).update(lease_until=_lease_end())
@@ -145,8 +167,15 @@ def partition_run(job_id: int, partition: int, owner: str) -> Outcome:
         return Outcome("nothing to do")
     if part.lease_owner and part.lease_owner != owner and part.lease_until and part.lease_until > timezone.now():
         return Outcome("busy", retry_in=(part.lease_until - timezone.now()).total_seconds() + 1)
+    # A run that picks up where another ended without settling (its worker died) or that tries
+    # again after the cluster was unavailable is one more attempt of the job.
+    resumed = (part.status == JobPartition.Status.RUNNING and part.lease_owner != owner) or (
+        part.status == JobPartition.Status.PENDING and bool(part.error)
+    )
     if not _claim(part.pk, owner):
         return Outcome("busy", retry_in=float(settings.JOBS_LEASE_SECONDS))
+    if resumed:
+        Job.objects.filter(pk=job_id).update(attempts=F("attempts") + 1)
     part.refresh_from_db()
     job = part.job
     if job.status == Job.Status.QUEUED:
@@ -247,6 +276,33 @@ def job_finish(job_id: int, *, force: bool = False) -> None:
         error = "; ".join(f"partition {p.partition}: {p.error}" for p in failed)
     elif cancelled and status != Job.Status.FAILED:
         status = Job.Status.CANCELLED
+    lost = gaps.report(parts)
+    result.update(lost)
+    if lost and status == Job.Status.SUCCEEDED:
+        status = Job.Status.COMPLETED_WITH_GAPS
     with transaction.atomic():
         Job.objects.filter(pk=job_id).update(status=status, result=result, error=error, finished_at=timezone.now())
+        _audit_end(job, status, result, error)
     publish(job_id)
+
+
+def _audit_end(job: Job, status: str, result: dict[str, Any], error: str) -> None:
+    """The audit row of how a job ended, next to the row of its start: gaps and failures included."""
+    outcome: str = AuditEntry.Result.OK
+    if status == Job.Status.FAILED:
+        outcome = AuditEntry.Result.ERROR
+    elif status == Job.Status.COMPLETED_WITH_GAPS:
+        outcome = AuditEntry.Result.GAPS
+    target = job.topic
+    if job.kind == Job.Kind.REPLAY:
+        target = f"{job.topic} → {job.target_cluster}/{job.target_topic}"
+    kept = ("events_written", "events_filtered_out", "source_events", "offsets_lost", "gaps", "file", "sha256")
+    audit.record(
+        user=job.created_by,
+        action=f"job.{job.kind}.end",
+        cluster=job.cluster,
+        target=target,
+        after={"job": job.pk, "status": status, **{k: result[k] for k in kept if k in result}},
+        result=outcome,
+        error=error or str(result.get("warning") or ""),
+    )
