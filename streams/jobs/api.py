@@ -21,7 +21,8 @@ from streams.jobs.requests import parse_request
 START_DOC = (
     'Replay: `{"kind": "replay", "cluster", "topic", "target_cluster"?, "target_topic", "start", "end", '
     '"filter"?, "rate_limit"?, "partitions"?, "partition_mapping"?: "same"|"key", "keep_timestamps"?, '
-    '"create_target"?}`. Export: `{"kind": "export", "cluster", "topic", "format": "jsonl"|"csv", "start", '
+    '"create_target"?, "target_configs"?: {...}, "accept_retention_loss"?}`. '
+    'Export: `{"kind": "export", "cluster", "topic", "format": "jsonl"|"csv", "start", '
     '"end", "compression"?: "gzip", "filter"?, "partitions"?}`. start/end: `"earliest"`, `"latest"`, '
     '`{"offset": n}` (the end offset is the first one not selected) or `{"timestamp": ms}`; the start may '
     'also be `{"group": "<id>"}`: per partition the group\'s committed offset, earliest where it has none '
@@ -30,7 +31,14 @@ START_DOC = (
     "filter is a 400 naming the column. "
     "Starting needs the operator role on the source (and on a writable target cluster for a replay). An export "
     "started below admin on a cluster with masking rules holds masked contents; an unmasked export of such a "
-    "cluster is downloadable by admins only. Replays copy events as written."
+    "cluster is downloadable by admins only. Replays copy events as written. "
+    '`"dry_run": true` starts nothing and answers 200 with the preview: offsets per partition and, for a replay, '
+    "the target as it is or will be created (inheriting the source's retention and cleanup settings; "
+    "`target_configs` overrides them) and `retention_loss`: the events older than the target's retention, which "
+    "it would delete right after they are written. A replay with such a loss is refused (400 naming "
+    "`accept_retention_loss`) unless it accepts the loss or re-stamps the events (`keep_timestamps: false`). "
+    "A job ends `succeeded`, `failed`, `cancelled` or `completed_with_gaps`: the broker had deleted part of "
+    "the range before the job read it (retention, delete-records); `result.gaps` names the offsets per partition."
 )
 
 
@@ -53,6 +61,8 @@ def jobs(request: Request) -> Response:
     """List the jobs on clusters you can see (newest first), or start a replay or an export."""
     if request.method == "POST":
         ask = parse_request(request.data)
+        if ask.dry_run:
+            return Response(services.job_preview(user=request.user, ask=ask))
         job = services.job_start(user=request.user, ask=ask, request=request._request)
         location = reverse("api-job", kwargs={"job_id": job.pk})
         return Response(job_payload(job), status=201, headers={"Location": location})

@@ -19,6 +19,7 @@ from django.conf import settings
 from backbone_admin.kafka import GroupNotFound, InvalidRequest, offsets
 from backbone_admin.kafka.types import Watermarks
 from streams.jobs.selection import check_filter
+from topics.configs import validate_topic_configs
 from topics.groups.lag import require_group
 
 KINDS = ("replay", "export")
@@ -64,6 +65,10 @@ class JobRequest:
     mapping: str = "same"
     keep_timestamps: bool = True
     create_target: bool = False
+    accept_retention_loss: bool = False
+    target_configs: dict[str, str] = field(default_factory=dict)  # a created target's, over the inherited ones
+    # both: only say what would happen (the preview), start nothing
+    dry_run: bool = False
     # export
     format: str = "jsonl"
     compression: str = "none"
@@ -147,7 +152,14 @@ def parse_request(data: Any) -> JobRequest:
         except InvalidRequest as exc:
             problems["filter"] = str(exc.fields.get("filter") or exc.message)
     request = JobRequest(
-        kind=str(kind), cluster=cluster, topic=topic, start=start, end=end, partitions=partitions, filter=filter_text
+        kind=str(kind),
+        cluster=cluster,
+        topic=topic,
+        start=start,
+        end=end,
+        partitions=partitions,
+        filter=filter_text,
+        dry_run=_flag(data, "dry_run", False, problems),
     )
     if kind == "replay":
         request = _replay(data, request, problems)
@@ -195,7 +207,23 @@ def _replay(data: Mapping[str, Any], request: JobRequest, problems: dict[str, st
         mapping=str(mapping),
         keep_timestamps=_flag(data, "keep_timestamps", True, problems),
         create_target=_flag(data, "create_target", False, problems),
+        accept_retention_loss=_flag(data, "accept_retention_loss", False, problems),
+        target_configs=_target_configs(data.get("target_configs"), problems),
     )
+
+
+def _target_configs(value: Any, problems: dict[str, str]) -> dict[str, str]:
+    """Topic configs for a target the replay creates, checked as the topic form checks them."""
+    if value is None or value == {} or value == "":
+        return {}
+    if not isinstance(value, Mapping):
+        problems["target_configs"] = 'topic configs as an object, e.g. {"retention.ms": "-1"}'
+        return {}
+    try:
+        return validate_topic_configs(value)
+    except InvalidRequest as exc:
+        problems["target_configs"] = exc.message
+        return {}
 
 
 def _export(data: Mapping[str, Any], request: JobRequest, problems: dict[str, str]) -> JobRequest:

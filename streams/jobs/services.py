@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
@@ -11,13 +12,16 @@ from django.utils import timezone
 
 from backbone_admin.audit import audited, record
 from backbone_admin.clusters import ClusterConfig, get_cluster
-from backbone_admin.kafka import Conflict, InvalidRequest, NotFound, PermissionDenied, TopicNotFound
-from backbone_admin.kafka.topics import create_topic, describe_topic
+from backbone_admin.kafka import Conflict, InvalidRequest, NotFound, PermissionDenied
+from backbone_admin.kafka.topics import describe_topic
+from backbone_admin.kafka.types import TopicMetadata
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role
 from streams.events.masking import masker_for
 from streams.jobs.models import Job, JobPartition
+from streams.jobs.preview import ReplayPlan, plan_replay
 from streams.jobs.requests import JobRequest, resolve_range
+from topics.services import topic_create
 
 
 def job_for_user(user: Any, job_id: int, role: str = Role.VIEWER) -> Job:
@@ -40,12 +44,20 @@ def _check_running_limit(user: Any) -> None:
         )
 
 
-def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None) -> Job:
-    """Check the request against the clusters, then create and enqueue the job (nothing starts on error)."""
+@dataclass
+class Prepared:
+    """A request checked against the clusters: its source, offsets per partition and, for a replay, its plan."""
+
+    config: ClusterConfig
+    source: TopicMetadata
+    ranges: dict[int, tuple[int, int]]
+    plan: ReplayPlan | None
+
+
+def _prepare(user: Any, ask: JobRequest, *, preview: bool = False) -> Prepared:
     config = require_role(user, ask.cluster, Role.OPERATOR)
     if ask.kind == Job.Kind.REPLAY:
         require_role(user, ask.target_cluster, Role.OPERATOR, change=True)
-    _check_running_limit(user)
     source = describe_topic(ask.cluster, ask.topic)
     available = [p.id for p in source.partitions]
     chosen = list(ask.partitions) if ask.partitions else available
@@ -54,38 +66,82 @@ def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None)
         message = f"topic `{ask.topic}` has partitions 0 to {len(available) - 1}; there is no partition {unknown[0]}"
         raise InvalidRequest(message, fields={"partitions": message})
     ranges, _marks = resolve_range(ask.cluster, ask.topic, chosen, ask.start, ask.end)
-    create_target = False
+    plan = None
     if ask.kind == Job.Kind.REPLAY:
-        create_target = _check_target(ask, len(available), max(chosen))
+        plan = plan_replay(
+            source_cluster=ask.cluster,
+            source_topic=ask.topic,
+            source_partitions=len(available),
+            source_replication=source.replication_factor or 1,
+            target_cluster=ask.target_cluster,
+            target_topic=ask.target_topic,
+            ranges=ranges,
+            keep_timestamps=ask.keep_timestamps,
+            overrides=ask.target_configs,
+        )
+        _check_target(ask, plan, max(chosen), preview=preview)
+    return Prepared(config, source, ranges, plan)
+
+
+def job_preview(*, user: Any, ask: JobRequest) -> dict[str, Any]:
+    """What the job would read and, for a replay, do to its target; nothing is started or created."""
+    prepared = _prepare(user, ask, preview=True)
+    return {
+        "dry_run": True,
+        "kind": ask.kind,
+        "cluster": ask.cluster,
+        "topic": ask.topic,
+        "offsets_in_range": sum(last - first for first, last in prepared.ranges.values()),
+        "ranges": {str(p): {"start": a, "end": b} for p, (a, b) in sorted(prepared.ranges.items())},
+        "replay": prepared.plan.as_dict() if prepared.plan else None,
+    }
+
+
+def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None) -> Job:
+    """Check the request against the clusters, then create and enqueue the job (nothing starts on error)."""
+    require_role(user, ask.cluster, Role.OPERATOR)
+    _check_running_limit(user)
+    prepared = _prepare(user, ask)
+    config, plan, ranges = prepared.config, prepared.plan, prepared.ranges
     params: dict[str, Any] = {
         "start": ask.start.as_json(),
         "end": ask.end.as_json(),
         "partitions": list(ask.partitions) if ask.partitions else None,
         "filter": ask.filter,
     }
-    if ask.kind == Job.Kind.REPLAY:
+    if plan is not None:
+        if plan.loss is not None and not ask.accept_retention_loss:
+            message = plan.loss.message
+            raise InvalidRequest(message, fields={"accept_retention_loss": message, "keep_timestamps": message})
         params.update(
             target_cluster=ask.target_cluster,
             target_topic=ask.target_topic,
             rate_limit=ask.rate_limit,
             partition_mapping=ask.mapping,
             keep_timestamps=ask.keep_timestamps,
-            target_created=create_target,
+            target_created=not plan.target_exists,
         )
+        if not plan.target_exists:
+            params["target_configs"] = plan.target_configs
+        if plan.loss is not None:
+            params["retention_loss_accepted"] = plan.loss.events
     else:
         # Decided once, by the creator's role now: below admin, the file holds masked contents.
         masked = masker_for(config) is not None and not has_role(user, ask.cluster, Role.ADMIN)
         params.update(format=ask.format, compression=ask.compression, masked=masked)
-    target = f"{ask.topic} → {ask.target_cluster}/{ask.target_topic}" if ask.kind == Job.Kind.REPLAY else ask.topic
+    target = f"{ask.topic} → {ask.target_cluster}/{ask.target_topic}" if plan is not None else ask.topic
     with audited(
         user=user, action=f"job.{ask.kind}.start", cluster=ask.cluster, target=target, request=request
     ) as change:
-        if create_target:
-            create_topic(
-                ask.target_cluster,
-                ask.target_topic,
-                partitions=len(available),
-                replication_factor=source.replication_factor or 1,
+        if plan is not None and not plan.target_exists:
+            topic_create(
+                user=user,
+                cluster=ask.target_cluster,
+                name=ask.target_topic,
+                partitions=plan.target_partitions,
+                replication_factor=plan.replication_factor,
+                configs=plan.target_configs,
+                request=request,
             )
         with transaction.atomic():
             job = Job.objects.create(
@@ -100,25 +156,29 @@ def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None)
     return job
 
 
-def _check_target(ask: JobRequest, source_partitions: int, highest: int) -> bool:
-    """Whether the target must be created (only when the request confirms it); 400 otherwise."""
-    try:
-        target = describe_topic(ask.target_cluster, ask.target_topic)
-    except TopicNotFound:
-        if not ask.create_target:
+def _check_target(ask: JobRequest, plan: ReplayPlan, highest: int, *, preview: bool) -> None:
+    """A missing target needs the request's confirmation (a preview says so); an existing one enough
+    partitions. 400 otherwise."""
+    if not plan.target_exists:
+        if preview and not ask.create_target:
+            plan.notes.append(
+                f"topic `{ask.target_topic}` does not exist on cluster `{ask.target_cluster}`: confirm create_target "
+                "to create it as shown"
+            )
+        elif not ask.create_target:
             message = (
                 f"topic `{ask.target_topic}` does not exist on cluster `{ask.target_cluster}`: confirm "
-                f"(create_target) to create it with the source's {source_partitions} partitions"
+                f"(create_target) to create it with the source's {plan.target_partitions} partitions and "
+                "retention settings"
             )
-            raise InvalidRequest(message, fields={"target_topic": message, "create_target": message}) from None
-        return True
-    if ask.mapping == "same" and len(target.partitions) <= highest:
+            raise InvalidRequest(message, fields={"target_topic": message, "create_target": message})
+        return
+    if ask.mapping == "same" and plan.target_partitions <= highest:
         message = (
-            f"topic `{ask.target_topic}` has {len(target.partitions)} partitions, fewer than the source's "
+            f"topic `{ask.target_topic}` has {plan.target_partitions} partitions, fewer than the source's "
             f"partition {highest}: map partitions by key instead"
         )
         raise InvalidRequest(message, fields={"partition_mapping": message})
-    return False
 
 
 def _enqueue(job_id: int) -> None:

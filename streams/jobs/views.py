@@ -130,7 +130,11 @@ def _body(post: QueryDict, kind: str, cluster: str, topic: str) -> dict[str, Any
             partition_mapping=post.get("partition_mapping") or "same",
             keep_timestamps=post.get("keep_timestamps") == "on",
             create_target=post.get("create_target") == "on",
+            accept_retention_loss=post.get("accept_retention_loss") == "on",
         )
+        retention = (post.get("target_retention") or "").strip()
+        if retention:
+            body["target_configs"] = {"retention.ms": retention}
     else:
         body.update(format=post.get("format") or "jsonl", compression=post.get("compression") or "none")
     return body
@@ -145,24 +149,31 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
         if request.method == "POST"
         else {"keep_timestamps": "on", **{k: request.GET[k][:MAX_PREFILL] for k in PREFILL if k in request.GET}}
     )
+    preview: dict[str, Any] | None = None
     if request.method == "POST":
         if kind == "replay":
             # A replay writes to its target: a role there and a writable cluster come before the form's details.
             require_role(request.user, request.POST.get("target_cluster") or config.name, Role.OPERATOR, change=True)
+        ask = None
         try:
             ask = parse_request(_body(request.POST, kind, config.name, topic))
-            job = services.job_start(user=request.user, ask=ask, request=request)
+            if "preview" in request.POST:
+                preview = services.job_preview(user=request.user, ask=ask)
+            else:
+                job = services.job_start(user=request.user, ask=ask, request=request)
+                messages.success(request, f"{kind.capitalize()} job {job.pk} started.")
+                return redirect("streams:job", job_id=job.pk)
         except (InvalidRequest, Conflict) as exc:
             status, errors, error = exc.status, exc.fields, exc.message
-        else:
-            messages.success(request, f"{kind.capitalize()} job {job.pk} started.")
-            return redirect("streams:job", job_id=job.pk)
+            if ask is not None and "accept_retention_loss" in exc.fields:
+                preview = services.job_preview(user=request.user, ask=ask)
     context = {
         "kind": kind,
         "cluster": config.public(),
         "topic": topic,
         "targets": [c.name for c in targets],
         "values": values,
+        "preview": preview,
         "errors": errors,
         "error": error,
         "position_kinds": POSITION_KINDS,
