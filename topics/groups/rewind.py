@@ -124,19 +124,26 @@ class RewindRow:
     high: int
     note: str = ""
 
+    deleted: int = 0  # offsets the rewind asked for that retention (or delete-records) deleted first
+
+    @property
+    def _from(self) -> int | None:
+        # A committed offset below the log start reads on from the log start: what lies between is gone.
+        return None if self.current is None else max(self.current, self.low)
+
     @property
     def re_consumed(self) -> int | None:
         """Events the group will consume again (moved back)."""
-        if self.current is None or self.new is None:
+        if self._from is None or self.new is None:
             return None
-        return max(0, self.current - self.new)
+        return max(0, self._from - self.new)
 
     @property
     def skipped(self) -> int | None:
         """Events the group will never consume (moved forward)."""
-        if self.current is None or self.new is None:
+        if self._from is None or self.new is None:
             return None
-        return max(0, self.new - self.current)
+        return max(0, self.new - self._from)
 
     @property
     def lag_after(self) -> int | None:
@@ -153,6 +160,7 @@ class RewindRow:
             "re_consumed": self.re_consumed,
             "skipped": self.skipped,
             "lag_after": self.lag_after,
+            "deleted": self.deleted,
             "note": self.note,
         }
 
@@ -178,6 +186,10 @@ class RewindPlan:
     def skipped(self) -> int:
         return sum(r.skipped or 0 for r in self.rows)
 
+    @property
+    def deleted(self) -> int:
+        return sum(r.deleted for r in self.rows)
+
     def offsets(self, which: str) -> dict[str, dict[str, int | None]]:
         """Current or new offsets as {topic: {partition: offset}}, for the audit log."""
         result: dict[str, dict[str, int | None]] = {}
@@ -197,6 +209,7 @@ class RewindPlan:
             "applied": applied,
             "re_consumed": self.re_consumed,
             "skipped": self.skipped,
+            "deleted": self.deleted,
             "rows": [r.as_dict() for r in self.rows],
             "warnings": self.warnings,
         }
@@ -251,12 +264,32 @@ def plan_rewind(cluster: str, group: str, req: RewindRequest) -> RewindPlan:
             continue
         current = offsets.get(tp)
         wanted, note = _wanted(req, current, mark.low, mark.high, found.get(tp))
-        new = wanted
-        if wanted is not None and not mark.low <= wanted <= mark.high:
-            new = min(max(wanted, mark.low), mark.high)
-            edge = "earliest" if new == mark.low else "latest"
-            note = f"{wanted:,} is outside the log ({mark.low:,} to {mark.high:,}): clamped to the {edge} offset"
-        rows.append(RewindRow(tp[0], tp[1], current, new, mark.low, mark.high, note))
+        new, deleted = wanted, 0
+        notes = [note] if note else []
+        if wanted is not None and wanted < mark.low:
+            # Offsets from 0 up to the log start existed once: the rest of the way is clamping.
+            new, deleted = mark.low, mark.low - max(wanted, 0)
+            if deleted:
+                notes.append(
+                    f"offsets {max(wanted, 0):,} to {mark.low - 1:,} ({deleted:,}) were deleted by retention or "
+                    f"delete-records: the group resumes at the log start, {mark.low:,}"
+                )
+            else:
+                notes.append(f"{wanted:,} is before the log's start ({mark.low:,}): clamped to the earliest offset")
+        elif wanted is not None and wanted > mark.high:
+            new = mark.high
+            notes.append(f"{wanted:,} is past the log's end ({mark.high:,}): clamped to the latest offset")
+        elif req.to == "timestamp" and wanted == mark.low and mark.low > 0:
+            notes.append(
+                f"the log starts at offset {mark.low:,}: older events were deleted by retention, and those of that "
+                "time among them are gone"
+            )
+        if current is not None and current < mark.low:
+            notes.append(
+                f"the committed offset {current:,} is below the log start {mark.low:,}: {mark.low - current:,} events "
+                "were deleted before the group read them"
+            )
+        rows.append(RewindRow(tp[0], tp[1], current, new, mark.low, mark.high, "; ".join(notes), deleted))
     return RewindPlan(cluster, group, req, description, rows, warnings)
 
 
