@@ -54,6 +54,7 @@ def test_a_replay_survives_a_worker_killed_mid_way_exactly_once(
         with own_worker(kafka_bootstrap, redis_url, queue, "crash-2", **env):
             job = wait_for(job_id, timeout=90)
     assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.attempts == 3, "the start, then each of the two partitions resumed after the kill"
     resumed = {p.partition: p for p in JobPartition.objects.filter(job_id=job_id)}
     assert all(p.position == 400 and p.done == 400 for p in resumed.values()), killed_at
     assert job.result["source_events_read"] == job.result["target_events_written"] == 800
