@@ -21,6 +21,7 @@
     text("job-total", number(progress.events_total));
     text("job-rate", progress.rate);
     text("job-eta", eta(progress.eta_seconds));
+    text("job-attempts", job.attempts);
     const bar = document.getElementById("job-progress");
     bar.value = progress.percent;
     bar.textContent = `${progress.percent}%`;
