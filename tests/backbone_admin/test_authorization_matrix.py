@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -406,7 +406,17 @@ def _new_group(kafka_admin: AdminClient, topic: str) -> str:
     """
     group = f"g-matrix-{uuid.uuid4().hex[:8]}"
     offsets = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])
-    kafka_admin.alter_consumer_group_offsets([offsets])[group].result(10)
+    deadline = time.monotonic() + 10
+    while True:
+        answer = kafka_admin.alter_consumer_group_offsets([offsets])[group].result(10)
+        # The broker refuses per partition while the future succeeds. Right after the topic is
+        # created Kafka may not know it yet (UNKNOWN_TOPIC_OR_PART): then no offset, no group.
+        errors = [tp.error for tp in answer.topic_partitions if tp.error is not None]
+        if not errors:
+            break
+        unknown = all(e.code() == KafkaError.UNKNOWN_TOPIC_OR_PART for e in errors)
+        assert unknown and time.monotonic() < deadline, f"the commit creating group {group} failed: {errors}"
+        time.sleep(0.2)
     GROUPS.append(group)
     return group
 

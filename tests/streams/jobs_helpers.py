@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from streams.jobs.models import Job
 from tests.conftest import BASE_DIR, _subprocess_env, log_ends
 from tests.plugin import OUTPUT
+from tests.timestamps import RECENT
 
 Event = tuple[int, int, bytes | None, bytes | None, tuple[tuple[str, bytes], ...], int]
 
@@ -32,7 +33,7 @@ def fill(bootstrap: str, topic: str, partitions: int, per_partition: int, *, bin
     """Events with keys, headers, timestamps; each partition's last event alone in its batch, so
     the test broker's `latest` offset is exact (TEST_BROKER.md)."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "logger": logging.getLogger("tests.kafka")})
-    base = 1_700_000_000_000
+    base = RECENT  # partition p starts 1,000 s later per p: still in the past for 3 partitions (RECENT is 1 h ago)
     for p in range(partitions):
         for i in range(per_partition):
             if i == per_partition - 1:

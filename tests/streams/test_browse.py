@@ -16,6 +16,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.streams.browse_helpers import Ev, create_topic, ids, json_events, merged, produce, read_all
+from tests.timestamps import RECENT, utc_second
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def _walk(api: APIClient, topic: str, params: dict[str, Any], link: str) -> list
 def filled(kafka_admin: AdminClient, kafka_bootstrap: str, topic_name: str) -> tuple[str, list[Any]]:
     """A 3-partition topic of 47 events spread unevenly (partition 2 gets fewer), time growing."""
     create_topic(kafka_admin, topic_name, 3)
-    produce(kafka_bootstrap, topic_name, json_events(47, 3, base_ts=1_700_000_000_000))
+    produce(kafka_bootstrap, topic_name, json_events(47, 3, base_ts=RECENT))
     return topic_name, read_all(kafka_bootstrap, topic_name, [0, 1, 2])
 
 
@@ -198,9 +199,7 @@ def test_an_empty_topic_and_an_empty_partition(
     empty = api.get(_url(topic_name)).json()
     assert empty["results"] == [] and empty["next"] is None and empty["previous"] is None
     assert {p["stopped"] for p in empty["scan"]["partitions"]} == {"end"}
-    produce(
-        kafka_bootstrap, topic_name, [Ev(0, b"k", f"v{i}".encode(), timestamp=1_700_000_000_000 + i) for i in range(4)]
-    )
+    produce(kafka_bootstrap, topic_name, [Ev(0, b"k", f"v{i}".encode(), timestamp=RECENT + i) for i in range(4)])
     body = api.get(_url(topic_name), {"limit": 3}).json()
     assert ids(body) == [(0, 3), (0, 2), (0, 1)]
     assert [p["scanned"] for p in body["scan"]["partitions"]] == [3, 0, 0]
@@ -249,9 +248,9 @@ def test_the_event_page_shows_one_event_whole_and_downloads_its_bytes(
         kafka_bootstrap,
         topic_name,
         [
-            Ev(1, b"ORD-1", raw, [("source", b"web")], 1_700_000_000_123),
-            Ev(1, b"bin", bytes(range(256)), [], 1_700_000_000_124),
-            Ev(1, b"ORD-2", b'{"order": "ORD-2"}', [("source", b"web")], 1_700_000_000_125),
+            Ev(1, b"ORD-1", raw, [("source", b"web")], RECENT + 123),
+            Ev(1, b"bin", bytes(range(256)), [], RECENT + 124),
+            Ev(1, b"ORD-2", b'{"order": "ORD-2"}', [("source", b"web")], RECENT + 125),
         ],
     )
     client = client_as("operator")
@@ -263,7 +262,7 @@ def test_the_event_page_shows_one_event_whole_and_downloads_its_bytes(
     event = detail.context["event"]
     assert event["truncated"] is False and json.loads(event["value"]) == big
     html = detail.content.decode()
-    assert "2023-11-14 22:13:20.123 UTC" in html and "CreateTime" in html
+    assert f"{utc_second(RECENT)}.123 UTC" in html and "CreateTime" in html
     assert 'id="event-json"' in html and "Copy as JSON" in html
     # Too large to carry in a link to the produce page; a small one is.
     assert detail.context["copy_url"] is None and "no produce copy for this event" in html

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from backbone_admin.kafka.partitioner import candidate_partitions
 from tests.streams.browse_helpers import Ev, Seen, create_topic, ids, produce, read_all
+from tests.timestamps import RECENT
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def _fill(admin: AdminClient, bootstrap: str, topic: str, partitioner: str | Non
     create_topic(admin, topic, PARTITIONS)
     config = {"partitioner": partitioner} if partitioner else {}
     events = [
-        Ev(None, key.encode(), f'{{"key": "{key}", "n": {n}}}'.encode(), timestamp=1_700_000_000_000 + n * 100 + i)
+        Ev(None, key.encode(), f'{{"key": "{key}", "n": {n}}}'.encode(), timestamp=RECENT + n * 100 + i)
         for n in range(3)
         for i, key in enumerate(KEYS)
     ]
@@ -106,7 +107,7 @@ def test_the_key_timeline_merges_topics_in_time_order(
     orders, shipments = f"{topic_name}-o", f"{topic_name}-s"
     create_topic(kafka_admin, orders, 3)
     create_topic(kafka_admin, shipments, 2)
-    base = 1_700_000_000_000
+    base = RECENT
     produce(
         kafka_bootstrap,
         orders,

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from rest_framework.test import APIClient
 
 from tests.streams.browse_helpers import Ev, create_topic, ids, produce, read_all
+from tests.timestamps import RECENT
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def topic(kafka_admin: AdminClient, kafka_bootstrap: str, topic_name: str) -> st
             f"k{i}".encode(),
             json.dumps({"i": i, "customer": {"email": f"c{i}@example.com", "name": f"C{i}"}}).encode(),
             [("source", b"web")],
-            1_700_000_000_000 + i,
+            RECENT + i,
         )
         for i in range(6)
     ]
@@ -44,7 +45,7 @@ def test_an_answer_has_events_cursors_and_a_scan_report(topic: str, api_as: Call
     assert set(body) == {"results", "next", "previous", "next_url", "previous_url", "scan"}
     assert ids(body) == [(1, 2), (0, 2), (1, 1), (0, 1)]
     event = body["results"][0]
-    assert event["partition"] == 1 and event["offset"] == 2 and event["timestamp"] == 1_700_000_000_005
+    assert event["partition"] == 1 and event["offset"] == 2 and event["timestamp"] == RECENT + 5
     assert event["timestamp_type"] == "create"
     assert event["key"] == "k5" and event["key_encoding"] == "text"
     assert json.loads(event["value"])["i"] == 5 and event["value_encoding"] == "json"

@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 from streams.browse.consumers import SEARCH_THREADS
 from tests.conftest import independent_client_config
 from tests.streams.browse_helpers import Seen, create_topic, ids, json_events, merged, produce, read_all
+from tests.timestamps import RECENT
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def _url(topic: str) -> str:
 @pytest.fixture
 def filled(kafka_admin: AdminClient, kafka_bootstrap: str, topic_name: str) -> tuple[str, list[Seen]]:
     create_topic(kafka_admin, topic_name, 3)
-    produce(kafka_bootstrap, topic_name, json_events(47, 3, base_ts=1_700_000_000_000))
+    produce(kafka_bootstrap, topic_name, json_events(47, 3, base_ts=RECENT))
     return topic_name, read_all(kafka_bootstrap, topic_name, [0, 1, 2])
 
 

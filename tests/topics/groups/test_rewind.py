@@ -178,7 +178,7 @@ def test_apply_on_an_active_group_is_409_and_changes_nothing(
 def test_the_409_names_the_active_members(
     api_as: Any, prefix: str, make_topic: Callable[..., str], commit: Callable[..., None], joined: Callable[..., Any]
 ) -> None:
-    topic = make_topic(f"{prefix}.members", [2])
+    topic = make_topic(f"{prefix}.members", [2, 2])  # two partitions: the one member is assigned both
     group = f"{prefix}-members"
     commit(group, {(topic, 0): 1})
     joined(group, topic)
