@@ -20,6 +20,7 @@ from backbone_admin.kafka import GroupNotFound, InvalidRequest, offsets
 from backbone_admin.kafka.types import Watermarks
 from streams.jobs.selection import check_filter
 from topics.configs import validate_topic_configs
+from topics.services import topic_name_problem
 from topics.groups.lag import require_group
 
 KINDS = ("replay", "export")
@@ -187,6 +188,8 @@ def _replay(data: Mapping[str, Any], request: JobRequest, problems: dict[str, st
     target_topic = _text(data, "target_topic", problems, required=True)
     if target_topic and target_cluster == request.cluster and target_topic == request.topic:
         problems["target_topic"] = "the target is the source topic on the same cluster: choose another topic"
+    elif target_topic and (problem := topic_name_problem(target_topic)):
+        problems["target_topic"] = problem
     rate = data.get("rate_limit")
     rate_limit: float | None = None
     if rate is not None and rate != "":

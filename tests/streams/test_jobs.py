@@ -60,6 +60,7 @@ def _export(topic: str, **extra: Any) -> dict[str, Any]:
         ({"target_topic": "SOURCE"}, 400, "target_topic"),
         ({"target_topic": "SOURCE", "target_cluster": "local"}, 400, "target_topic"),
         ({"target_topic": "does-not-exist-yet"}, 400, "create_target"),
+        ({"target_topic": "odd/name", "create_target": True}, 400, "target_topic"),
         ({"partitions": [7]}, 400, "partitions"),
         ({"partition_mapping": "round-robin"}, 400, "partition_mapping"),
     ],
