@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from backbone_admin import broadcast
 from backbone_admin.audit import audited
 from backbone_admin.kafka import Conflict, InvalidRequest, TopicMetadata, topic_metadata
 from backbone_admin.kafka import topics as gateway
@@ -258,6 +259,11 @@ def topic_delete(*, user: Any, cluster: str, topic: str, confirm_name: str, requ
         "replication_factor": meta.replication_factor,
         "configs": {k: v.value for k, v in configs.items() if not v.sensitive},
     }
-    with audited(user=user, action="topic.delete", cluster=cluster, target=topic, before=before, request=request):
+    # Its live tails in every web process close first: a consumer whose topic is deleted under
+    # it can take its process down (backbone_admin/broadcast.py says when).
+    with (
+        audited(user=user, action="topic.delete", cluster=cluster, target=topic, before=before, request=request),
+        broadcast.tails_closed(cluster, topic),
+    ):
         gateway.delete_topic(cluster, topic)
     listing.invalidate(cluster)

@@ -207,7 +207,7 @@ def raise_translated(exc: BaseException, cluster: ClusterConfig, what: str) -> N
             raise errors.PermissionDenied(
                 f"cluster `{cluster.name}` refused {what}: the console's credentials lack the ACL ({reason})"
             ) from exc
-        if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+        if code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_ID):
             raise errors.TopicNotFound(f"{what}: topic does not exist on cluster `{cluster.name}`") from exc
         if code == KafkaError.TOPIC_ALREADY_EXISTS:
             raise errors.Conflict(f"{what}: the topic already exists on cluster `{cluster.name}`") from exc

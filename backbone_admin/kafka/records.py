@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -376,14 +376,49 @@ def fetched_watermarks(
             consumer.close()
 
 
-def tail_consumer(cluster_name: str) -> Reader:
-    """A dedicated (unpooled) Reader for a live tail; the caller closes it with `close_reader`."""
+# What a tail's consumer reports (to its error callback, not as records) once its topic is gone.
+# Kafka answers its fetches with UNKNOWN_TOPIC_ID and librdkafka looks the topic up again, but it
+# says the topic is missing only after topic.metadata.propagation.max.ms (30 s by default).
+TAIL_TOPIC_GONE = frozenset(
+    {
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.UNKNOWN_TOPIC_ID,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._UNKNOWN_PARTITION,
+    }
+)
+TAIL_PROPAGATION_MS = 2000
+
+
+def tail_consumer(cluster_name: str, *, on_topic_gone: Callable[[], None] | None = None) -> Reader:
+    """A dedicated (unpooled) Reader for a live tail; the caller closes it with `close_reader`.
+
+    `on_topic_gone` is called (inside `read`) when the consumer reports its topic or a partition
+    missing: the caller confirms with a metadata look-up (`tailing.partitions_of`).
+    """
     cluster = require_cluster(cluster_name)
-    consumer = build_client(
-        lambda _: Consumer(_consumer_config(cluster, **{"enable.partition.eof": False, "fetch.wait.max.ms": 50})),
-        cluster,
-    )
-    return Reader(cluster, consumer)
+
+    def build(_: dict[str, Any]) -> Consumer:
+        conf = _consumer_config(
+            cluster,
+            **{
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 50,
+                "topic.metadata.propagation.max.ms": TAIL_PROPAGATION_MS,
+            },
+        )
+        if on_topic_gone is not None:
+            noted = conf["error_cb"]
+
+            def error_cb(err: KafkaError) -> None:
+                noted(err)
+                if err.code() in TAIL_TOPIC_GONE:
+                    on_topic_gone()
+
+            conf["error_cb"] = error_cb
+        return Consumer(conf)
+
+    return Reader(cluster, build_client(build, cluster))
 
 
 def close_reader(reader_: Reader) -> None:

@@ -12,8 +12,8 @@ sends JSON messages:
     {"seq": 7, "events": [event, ...], "dropped": 12,
      "dropped_by": {"rate": 12, "queue": 0, "paused": 0}}
     {"error": "...", "fields": {...}}                    then the socket closes (4400 bad filter
-                                                         or rate, 4404 unknown topic, 4503 cluster
-                                                         unavailable: reconnect later)
+                                                         or rate, 4404 unknown or deleted topic,
+                                                         4503 cluster unavailable: reconnect later)
 
 and reads `{"ack": seq}` (after each push), `{"action": "pause"}`, `{"action": "resume"}`.
 A client has at most TAIL_IN_FLIGHT pushes unacknowledged; what arrives meanwhile waits in

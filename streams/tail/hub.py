@@ -2,11 +2,15 @@
 
 A `TopicTail` owns one group-less consumer (`records.tail_consumer`) assigned to every
 partition of its topic at the end offset — nothing committed, no consumer group — and a
-thread that reads it and fans each batch out to the topic's viewers. Each viewer (one per
-websocket, `viewer.Viewer`) has its own filter, masking level, rate limit with sampling and
-bounded queue; the thread hands a viewer its matching events and moves on, it never waits
-for a browser. New partitions are picked up on a metadata refresh. The consumer closes when
-its last viewer leaves.
+thread that reads it and fans each batch out to the topic's viewers. The end offsets are
+looked up before the viewers are told `live`: whatever is produced after that arrives.
+Each viewer (one per websocket, `viewer.Viewer`) has its own filter, masking level, rate
+limit with sampling and bounded queue; the thread hands a viewer its matching events and
+moves on, it never waits for a browser. New partitions are picked up on a metadata refresh
+and read from their beginning. The consumer closes when its last viewer leaves, and when
+the topic goes: before the console deletes a topic, its tails in every web process close
+(streams/tail/control.py); a topic deleted by someone else is looked up again as soon as
+the consumer reports it missing.
 
 Why not the channel layer: the point is one Kafka consumer per process whatever the number
 of viewers, and every viewer of a topic in this process is served by this process's tail,
@@ -18,8 +22,11 @@ Viewers in other web processes have their own tail there: one consumer per proce
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -27,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from backbone_admin import broadcast
 from backbone_admin.kafka.errors import BackboneError, TopicNotFound
-from backbone_admin.kafka.records import LATEST, Reader, Record, close_reader, tail_consumer
-from backbone_admin.kafka.tailing import add_partitions, partitions_of
+from backbone_admin.kafka.records import Reader, Record, close_reader, tail_consumer
+from backbone_admin.kafka.tailing import add_partitions, end_offsets, partitions_of
+from streams.tail.control import TailControl
 from streams.tail.viewer import Chunk, Item, Viewer
 
 if TYPE_CHECKING:
@@ -52,6 +61,10 @@ RETRY_MAX = 10.0
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAVAILABLE = 4503
+
+# Names this process's tails in the registry every web process shares (backbone_admin.broadcast).
+_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+_serial = itertools.count(1)
 
 
 class EventCodec:
@@ -93,7 +106,10 @@ class TopicTail:
         self.partitions: list[int] = []
         self.status: dict[str, Any] | None = None  # the last status told to the viewers
         self.counters = Counters(started_at=time.time())
+        self.member = f"{_PROCESS}:{next(_serial)}"
         self._stop = threading.Event()
+        self._check_topic = threading.Event()  # the consumer reported the topic missing: look it up now
+        self._read = False  # the consumer was assigned: the topic existed
         self._thread = threading.Thread(target=self._run, name=f"tail {cluster}/{topic}", daemon=True)
 
     @property
@@ -136,6 +152,9 @@ class TopicTail:
         reader: Reader | None = None
         retry = 0.5
         try:
+            if broadcast.tail_opened(self.member, self.cluster, self.topic):
+                self.finish(CLOSE_NOT_FOUND, deleted_message(self.cluster, self.topic))
+                return
             codec = None
             refresh_at = 0.0
             while not self._stop.is_set():
@@ -150,15 +169,19 @@ class TopicTail:
                         records += reader.read(BATCH, 0)
                         assert codec is not None
                         self._dispatch(records, codec)
-                    if time.monotonic() >= refresh_at:
+                    if self._check_topic.is_set() or time.monotonic() >= refresh_at:
+                        self._check_topic.clear()
                         self._refresh(reader)
                         refresh_at = time.monotonic() + settings.TAIL_METADATA_INTERVAL
                     if self.status is not None and self.status["status"] != "live":
                         self._tell(self._live())
                     retry = 0.5
                 except TopicNotFound:
-                    message = f"topic `{self.topic}` does not exist on cluster `{self.cluster}` (any more)"
-                    self._finish(CLOSE_NOT_FOUND, message)
+                    if self._read:
+                        message = f"topic deleted: `{self.topic}` no longer exists on cluster `{self.cluster}`"
+                    else:
+                        message = f"topic `{self.topic}` does not exist on cluster `{self.cluster}`"
+                    self.finish(CLOSE_NOT_FOUND, message)
                     return
                 except BackboneError as exc:
                     # The consumer reconnects by itself; the viewers are told why nothing arrives.
@@ -167,24 +190,26 @@ class TopicTail:
                     retry = min(RETRY_MAX, retry * 2)
         except Exception:
             log.exception("live tail of %s/%s failed", self.cluster, self.topic)
-            self._finish(1011, "the live tail failed on the server; it has been logged")
+            self.finish(1011, "the live tail failed on the server; it has been logged")
         finally:
             if reader is not None:
                 close_reader(reader)
             self.hub._closed(self)
 
     def _start_reading(self) -> Reader:
-        """A consumer assigned to every partition at its end (closed again if that fails)."""
-        reader = tail_consumer(self.cluster)
+        """A consumer assigned to every partition at its end offset now (closed again if that fails)."""
+        reader = tail_consumer(self.cluster, on_topic_gone=self._check_topic.set)
         try:
-            self.partitions = partitions_of(reader, self.topic)
-            reader.assign(self.topic, dict.fromkeys(self.partitions, LATEST))
+            partitions = partitions_of(reader, self.topic)
+            reader.assign(self.topic, end_offsets(reader, self.topic, partitions))
         except BaseException:
             close_reader(reader)
             raise
+        self.partitions = partitions
+        self._read = True
         return reader
 
-    def _finish(self, code: int, message: str) -> None:
+    def finish(self, code: int, message: str) -> None:
         """Stop for good and close every viewer's socket with the reason; a viewer that comes
         later starts a new tail (the hub's lock makes the two exclusive)."""
         with self.hub.lock:
@@ -230,6 +255,10 @@ class TopicTail:
                 viewer.offer(matched[key])
 
 
+def deleted_message(cluster: str, topic: str) -> str:
+    return f"topic deleted: `{topic}` is being deleted from cluster `{cluster}`"
+
+
 def _matches(flt: Filter, item: Item) -> bool:
     try:
         return flt.matches(item.decoded())
@@ -245,6 +274,7 @@ class TailHub:
         self.lock = threading.Lock()
         self._tails: dict[tuple[str, str], TopicTail] = {}
         self._open: set[TopicTail] = set()  # started and not yet closed (stopping ones included)
+        self.control = TailControl(self.lock, self._registered, self.topic_deleting)
 
     def join(self, cluster: str, topic: str, viewer: Viewer) -> TopicTail:
         with self.lock:
@@ -253,6 +283,7 @@ class TailHub:
                 tail = self._tails[(cluster, topic)] = TopicTail(self, cluster, topic)
                 self._open.add(tail)
                 tail.start()
+                self.control.ensure_running()
             tail.add(viewer)
             return tail
 
@@ -265,11 +296,25 @@ class TailHub:
                     del self._tails[(tail.cluster, tail.topic)]
 
     def _closed(self, tail: TopicTail) -> None:
+        with self.control.registry:
+            with self.lock:
+                self._open.discard(tail)
+                if self._tails.get((tail.cluster, tail.topic)) is tail:
+                    # The thread ended by itself (topic deleted, failure): the next viewer starts anew.
+                    del self._tails[(tail.cluster, tail.topic)]
+            broadcast.tail_closed(tail.member, tail.cluster, tail.topic)
+
+    def _registered(self) -> list[tuple[str, str, str]]:
+        """What the heartbeat renews (called under the lock): every tail whose consumer may be open."""
+        return [(t.member, t.cluster, t.topic) for t in self._open]
+
+    def topic_deleting(self, cluster: str, topic: str) -> None:
+        """The topic is being deleted: close its tails here with 4404 (their consumers close after)."""
         with self.lock:
-            self._open.discard(tail)
-            if self._tails.get((tail.cluster, tail.topic)) is tail:
-                # The thread ended by itself (topic deleted, failure): the next viewer starts anew.
-                del self._tails[(tail.cluster, tail.topic)]
+            tails = [t for t in self._open if t.cluster == cluster and t.topic == topic and not t.stopping]
+        for tail in tails:
+            log.info("live tail of %s/%s: closed, the topic is being deleted", cluster, topic)
+            tail.finish(CLOSE_NOT_FOUND, deleted_message(cluster, topic))
 
     def close_all(self, timeout: float = 5.0) -> bool:
         """Stop every tail and wait for their consumers to close (tests, shutdown)."""

@@ -20,9 +20,22 @@ from streams.tail.viewer import Viewer
 from tests.conftest import independent_client_config
 
 
+def create_topic(kafka_admin: AdminClient, name: str, partitions: int = 3) -> None:
+    """Create the topic and wait until the broker's metadata has it: Kafka answers a metadata
+    request right after CreateTopics with UNKNOWN_TOPIC_OR_PART for a moment."""
+    kafka_admin.create_topics([NewTopic(name, partitions, 1)])[name].result(10)
+    deadline = time.monotonic() + 10
+    while True:
+        described = kafka_admin.list_topics(name, timeout=5).topics.get(name)
+        if described is not None and described.error is None and len(described.partitions) == partitions:
+            return
+        assert time.monotonic() < deadline, f"topic {name} never showed in the metadata"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def topic(kafka_admin: AdminClient, topic_name: str) -> Iterator[str]:
-    kafka_admin.create_topics([NewTopic(topic_name, 3, 1)])[topic_name].result(10)
+    create_topic(kafka_admin, topic_name)
     yield topic_name
     kafka_admin.delete_topics([topic_name])[topic_name].result(10)
 
@@ -234,45 +247,119 @@ def test_an_unknown_topic_closes_its_viewers_with_the_reason() -> None:
     assert hub.wait_closed(5) and hub.active_consumers() == 0
 
 
-@pytest.mark.real_kafka
-def test_partitions_added_while_tailing_are_tailed_too(
-    topic: str, producer: Producer, kafka_admin: AdminClient, settings: Any, hub: TailHub
+def wait_live(viewer: Viewer, timeout: float = 15) -> dict[str, Any]:
+    """Spin until the tail tells the viewer it is live (without sleeping: the test then produces
+    as soon after `live` as it can)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages, close = viewer.take_messages()
+        assert close is None, close
+        for message in messages:
+            if message.get("status") == "live":
+                return message
+        time.sleep(0)
+    raise AssertionError("the tail never said live")
+
+
+def produce_alone(producer: Producer, topic: str, value: str, partitions: range) -> None:
+    """One record per partition, each alone in its batch: the test broker's latest offset is then
+    exact (TEST_BROKER.md), so both brokers agree where a tail started after it begins."""
+    for p in partitions:
+        producer.produce(topic, value=value.encode(), partition=p)
+        producer.flush(10)
+
+
+def test_an_event_produced_once_the_tail_says_live_is_always_delivered(
+    topic: str, producer: Producer, hub: TailHub
 ) -> None:
-    settings.TAIL_METADATA_INTERVAL = 1.0
+    produce(producer, topic, [f"old {n}" for n in range(30)])
+    produce_alone(producer, topic, "last before the tail", range(3))
+    for attempt in range(10):
+        v = make_viewer()
+        tail = hub.join("local", topic, v)
+        live = wait_live(v)
+        assert live == {"status": "live", "partitions": [0, 1, 2]}
+        value = f"right after live {attempt}"
+        for p in range(3):
+            producer.produce(topic, value=value.encode(), partition=p)
+        producer.flush(10)
+        collector = Collector(v)
+        poll_until([collector], lambda: len(collector.events) >= 3, timeout=10)  # noqa: B023
+        time.sleep(0.3)
+        collector.poll()
+        # The tail starts at each partition's end: nothing from before it, all from after `live`.
+        assert sorted((e["partition"], e["value"]) for e in collector.events) == [(p, value) for p in range(3)]
+        hub.leave(tail, v)
+        assert hub.wait_closed(5)
+        produce_alone(producer, topic, f"between tails {attempt}", range(3))
+
+
+def producer_knowing(kafka_bootstrap: str, topic: str, partitions: int) -> Producer:
+    """A producer whose metadata has the topic's new partitions (a fresh one: a producer's cached
+    metadata would refuse the new partition as unknown until its next refresh)."""
+    fresh = Producer(independent_client_config(kafka_bootstrap, **{"linger.ms": 0}))
+    deadline = time.monotonic() + 10
+    while len(fresh.list_topics(topic, timeout=5).topics[topic].partitions) < partitions:
+        assert time.monotonic() < deadline, "the new partitions never showed in the metadata"
+        time.sleep(0.05)
+    return fresh
+
+
+@pytest.mark.real_kafka
+def test_partitions_added_while_tailing_are_tailed_from_their_beginning(
+    topic: str, kafka_bootstrap: str, kafka_admin: AdminClient, settings: Any, hub: TailHub
+) -> None:
+    settings.TAIL_METADATA_INTERVAL = 2.0
     v = make_viewer()
     tail = hub.join("local", topic, v)
+    wait_live(v)
     collector = Collector(v)
-    warm_up(producer, topic, [collector])
     kafka_admin.create_partitions([NewPartitions(topic, 4)])[topic].result(10)
+    # Produced before the tail lists the new partition, and again just after: both are newer
+    # than the tail's start, so both arrive (the partition is read from its beginning).
+    producer = producer_knowing(kafka_bootstrap, topic, 4)
+    producer.produce(topic, value=b"right after create_partitions", partition=3)
+    producer.flush(10)
     deadline = time.monotonic() + 15
     while 3 not in tail.partitions and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.001)
     assert tail.partitions == [0, 1, 2, 3]
-    producer.produce(topic, value=b"in the new partition", partition=3)
+    producer.produce(topic, value=b"right after the tail listed it", partition=3)
     producer.flush(10)
-    poll_until([collector], lambda: bool(collector.events))
-    assert collector.events[0]["partition"] == 3
+    poll_until([collector], lambda: len(collector.events) >= 2)
+    assert [(e["partition"], e["offset"], e["value"]) for e in collector.events] == [
+        (3, 0, "right after create_partitions"),
+        (3, 1, "right after the tail listed it"),
+    ]
     hub.leave(tail, v)
     assert hub.wait_closed(5)
 
 
 @pytest.mark.real_kafka
-def test_deleting_the_topic_closes_its_viewers_with_the_reason(
+def test_a_topic_deleted_by_someone_else_closes_its_viewers_within_seconds(
     kafka_admin: AdminClient, topic_name: str, producer: Producer, settings: Any
 ) -> None:
-    settings.TAIL_METADATA_INTERVAL = 1.0
-    kafka_admin.create_topics([NewTopic(topic_name, 3, 1)])[topic_name].result(10)
+    # No periodic metadata look-up comes to the rescue: the consumer's own report of the
+    # missing topic (Kafka answers its fetches with UNKNOWN_TOPIC_ID) closes the tail.
+    settings.TAIL_METADATA_INTERVAL = 600.0
+    create_topic(kafka_admin, topic_name)
     hub = TailHub()
     v = make_viewer()
     hub.join("local", topic_name, v)
     warm_up(producer, topic_name, [Collector(v)])
+    deleted_at = time.monotonic()
     kafka_admin.delete_topics([topic_name])[topic_name].result(10)
-    deadline = time.monotonic() + 20
     close = None
-    while close is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while close is None and time.monotonic() - deleted_at < 20:
+        time.sleep(0.05)
         _, close = v.take_messages()
-    assert close is not None and close[0] == 4404
+    seconds = time.monotonic() - deleted_at
+    assert close is not None, "the viewer was never closed"
+    code, message = close
+    assert code == 4404
+    assert message["error"] == f"topic deleted: `{topic_name}` no longer exists on cluster `local`"
+    assert seconds < 5, f"closed {seconds:.1f} s after the delete"
+    print(f"a delete by another client → viewer closed: {seconds:.2f} s")
     assert hub.wait_closed(5) and hub.active_consumers() == 0
 
 
