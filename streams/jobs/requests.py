@@ -20,8 +20,8 @@ from backbone_admin.kafka import GroupNotFound, InvalidRequest, offsets
 from backbone_admin.kafka.types import Watermarks
 from streams.jobs.selection import check_filter
 from topics.configs import validate_topic_configs
-from topics.services import topic_name_problem
 from topics.groups.lag import require_group
+from topics.services import topic_name_problem
 
 KINDS = ("replay", "export")
 FORMATS = ("jsonl", "csv")
