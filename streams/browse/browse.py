@@ -12,6 +12,10 @@ in offset order).
 Searching (a filter) stops as soon as `limit` events matched or the budget is spent; the
 page lists what was found in timestamp order and the cursors continue each partition from
 where its scan stopped.
+
+Either way, the upper boundary moves over what no reader of committed events can read (commit
+markers, aborted transactions) to the end of the log: the page that ends at the last event
+offers no newer page (`Scan.newer_boundary`).
 """
 
 from __future__ import annotations
@@ -94,8 +98,9 @@ def read_page(
             scan, hits = _browse(r, selection, read, positions, limit, budget)
         else:
             scan, hits = _search(r, selection, read, positions, limit, budget, matcher, candidates, on_hit, on_progress)
-    final = {p: s.position for p, s in scan.partitions.items()}
-    lower, upper = (positions, final) if read == "asc" else (final, positions)
+        # Past commit markers and aborted events (see the module docstring).
+        upper = scan.newer_boundary()
+    lower = positions if read == "asc" else {p: s.position for p, s in scan.partitions.items()}
     hits.sort(key=lambda h: merge_key(h.record), reverse=order == "newest")
     if matcher is None and not hits and any(s.stopped == TIME_BUDGET for s in scan.partitions.values()):
         raise ClusterUnavailable(

@@ -16,6 +16,14 @@ record (page full, budget spent, cancelled) leaves positions from which the next
 continues exactly. Budgets: events and bytes read, seconds, a cancel flag; each partition
 says how far it got and why it stopped. A round cut short by the time budget or a cancel is
 not handed out: its partitions keep their positions.
+
+The last offsets of a partition may hold nothing readable: a commit marker, an aborted
+transaction (this reader reads committed). `newer_boundary()` moves each partition's newer
+boundary over them to the end of the log, so that the page that ends at a topic's last event
+offers no newer page: from what the scan read (an event at or past the boundary, or where a
+read that passed the boundary met the end of the log), else by reading on from the boundary
+briefly. Where the end is met before the high watermark, a transaction is still open: its
+events come once it commits, and the boundary stays before them.
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ MIN_WINDOW = 500
 WINDOW = 50000
 # Seconds one consumer call waits for records before the loop looks at its budget again.
 POLL_WAIT = 0.05
+# Reading on from a page's newer boundary to learn whether anything readable is left: at most this
+# long (the end of a partition takes one fetch wait, fetch.wait.max.ms), records per consumer call.
+PROBE_SECONDS = 1.0
+PROBE_BATCH = 100
 
 END = "end"
 LIMIT = "limit"
@@ -152,6 +164,14 @@ class Scan:
             at_end = part.position >= part.high if read == "asc" else part.position <= part.low
             if at_end:
                 part.stop(END)
+        # What reading learnt of each partition beyond the events handed out (`newer_boundary`): the
+        # highest offset of an event read, and (from, end) where a read from `from` met the end of the log.
+        self.seen: dict[int, int] = {}
+        self.ends: dict[int, tuple[int, int]] = {}
+        self._assigned: dict[int, int] = {}
+        self._cut: dict[int, int] = {}  # this round: where a window's read met the end of the log
+        # Reading backwards, the first round reads on past each start to the next event (or the end).
+        self._look_past = {p for p, s in self.partitions.items() if read == "desc" and s.start < s.high}
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -205,6 +225,22 @@ class Scan:
 
     def _assign(self, starts: dict[int, int]) -> None:
         self.reader.assign(self.topic, starts)
+        self._assigned = dict(starts)
+
+    def _note_ends(self) -> None:
+        """Where the reader met the end of a partition: every event between where it was assigned and
+        there has been read (and is in `seen`), so nothing else is readable in between."""
+        for p in self.reader.at_end:
+            start, end = self._assigned.get(p), self.reader.positions.get(p)
+            if start is None or end is None:
+                continue
+            known = self.ends.get(p)
+            if known is None or start < known[0] or (start == known[0] and end > known[1]):
+                self.ends[p] = (start, end)
+
+    def _saw(self, partition: int, offset: int) -> None:
+        if offset > self.seen.get(partition, -1):
+            self.seen[partition] = offset
 
     def _stop_reason(self, count: int) -> str | None:
         """Why reading must stop now, if it must (time is looked at every 256 records)."""
@@ -254,8 +290,11 @@ class Scan:
                 windows[part.partition] = (part.position, min(part.high, part.position + size))
             else:
                 windows[part.partition] = (max(part.low, part.position - size), part.position)
+        past, self._look_past = self._look_past, set()
+        for p in past - set(windows):  # nothing older to read here, but something newer to know of
+            windows[p] = (self.partitions[p].start, self.partitions[p].start)
         began = time.monotonic()
-        collected = self._read_windows(windows)
+        collected = self._read_windows(windows, past)
         if collected is None:
             return None
         self._pace(windows, collected, time.monotonic() - began)
@@ -271,6 +310,13 @@ class Scan:
             """The partition's whole window is done (missing offsets included); True if at its end."""
             part = self.partitions[p]
             start, end = windows[p]
+            cut = self._cut.get(p) if asc else None
+            if cut is not None:
+                # The read met the end of the log: there (before `high` while a transaction is open,
+                # whose events come once it commits), not at the window's end.
+                part.position = max(start, min(part.high, cut))
+                part.stop(END)
+                return True
             part.position = end if asc else start
             if (part.position >= part.high) if asc else (part.position <= part.low):
                 part.stop(END)
@@ -304,6 +350,8 @@ class Scan:
             self._take(part, record, record.offset + 1 if asc else record.offset)
             yield record
             if self.halted or (part.stopped is not None and not self.active()):
+                if not queue:
+                    finish(p)  # nothing readable is left in its window: the boundary moves past it all
                 return
             if queue:
                 heapq.heappush(heap, (key(queue[-1]), p))
@@ -327,18 +375,38 @@ class Scan:
             if sparse:
                 part.window = max(part.window, span * 2)
 
-    def _read_windows(self, windows: dict[int, tuple[int, int]]) -> dict[int, list[Record]] | None:
-        """Each partition's records in [start, end); None when time ran out or the scan was cancelled."""
+    def _read_windows(
+        self, windows: dict[int, tuple[int, int]], past: set[int] | None = None
+    ) -> dict[int, list[Record]] | None:
+        """Each partition's records in [start, end); None when time ran out or the scan was cancelled.
+        For the partitions in `past`, reading goes on to the next event at or after `end`, or the end
+        of the log (`seen`, `ends`), for at most PROBE_SECONDS once the window itself is read."""
+        past = past or set()
         collected: dict[int, list[Record]] = {p: [] for p in windows}
-        pending = {p for p, (start, end) in windows.items() if start < end}
+        self._cut = {}
+        pending = {p for p, (start, end) in windows.items() if start < end or p in past}
         if not pending:
             return collected
+        # Partitions in `past` whose window is read: only what lies beyond is awaited.
+        beyond = {p for p in past if windows[p][0] == windows[p][1]}
+        beyond_until: float | None = None
+
+        def noted() -> None:
+            for p, records in collected.items():
+                if records:
+                    self._saw(p, records[-1].offset)
+
         self._assign({p: windows[p][0] for p in pending})
         wasted = 0
         while pending:
+            if pending <= beyond:
+                beyond_until = beyond_until or time.monotonic() + PROBE_SECONDS
+                if time.monotonic() >= beyond_until or self._out_of_time():
+                    break  # the windows are read; what lies beyond stays unknown
             reason = self._out_of_time()
             if reason:
                 self.stop_all(reason)
+                noted()
                 return None
             wanted = sum(windows[p][1] - max(windows[p][0], self.reader.positions.get(p, 0)) for p in pending)
             for record in self.reader.read(min(self.batch, max(1, wanted)), POLL_WAIT):
@@ -347,19 +415,98 @@ class Scan:
                 if p not in pending or record.offset >= end:
                     pending.discard(p)
                     wasted += 1
+                    self._saw(p, record.offset)
                     continue
                 if record.offset < start:
                     continue
                 collected[p].append(record)
                 if record.offset >= end - 1:
-                    pending.discard(p)
-            pending -= self.reader.at_end
+                    if p in past:
+                        beyond.add(p)
+                    else:
+                        pending.discard(p)
+            if self.reader.at_end:
+                self._note_ends()  # before a new assignment forgets where the reader met the ends
+                for p in pending & self.reader.at_end:
+                    self._cut[p] = self.reader.positions.get(p, windows[p][1])
+                pending -= self.reader.at_end
             # Partitions whose window is complete are still fetched; once that costs more than
             # what is left to read, assign only the pending ones (which drops what was prefetched).
             if pending and wasted > max(MIN_WINDOW, wanted):
                 self._assign({p: self.reader.positions.get(p, windows[p][0]) for p in pending})
                 wasted = 0
+        noted()
         return collected
+
+    # -- the newer boundary: past what is not readable -----------------------------------------
+
+    def newer_boundary(self) -> dict[int, int]:
+        """Each partition's boundary toward newer events — where reading forwards stopped, where reading
+        backwards began — moved to the end of the log where nothing readable lies in between (see the
+        module docstring). Reading forwards, the partitions' positions move with it."""
+        asc = self.read == "asc"
+        boundary = {p: part.position if asc else part.start for p, part in self.partitions.items()}
+        self._note_ends()
+        unknown = set()
+        for p, at in boundary.items():
+            if at >= self.partitions[p].high or self.seen.get(p, -1) >= at:
+                continue  # at the end already, or an event was read at or past it
+            end = self._end_after(p, at)
+            if end is None:
+                unknown.add(p)
+            else:
+                boundary[p] = end
+        # One partition with something left to read (or a transaction still open) makes a newer page:
+        # read on only when that is not known of any.
+        high = {p: part.high for p, part in self.partitions.items()}
+        if unknown and all(at >= high[p] for p, at in boundary.items() if p not in unknown):
+            self._probe(boundary, unknown)
+        if asc:
+            for p, at in boundary.items():
+                part = self.partitions[p]
+                if at > part.position:
+                    part.position = at
+                    if at >= part.high:
+                        part.stop(END)
+        return boundary
+
+    def _end_after(self, partition: int, at: int) -> int | None:
+        """Where readable events end after `at` (no event read at or past it), if a read from at or
+        before it met the end of the log; capped at `high` (later events are for later pages)."""
+        known = self.ends.get(partition)
+        if known is None or known[0] > at:
+            return None
+        return max(at, min(self.partitions[partition].high, known[1]))
+
+    def _probe(self, boundary: dict[int, int], unknown: set[int]) -> None:
+        """Read on from these partitions' boundaries until one has an event or a transaction still open
+        (there is a newer page), or each met the end of the log (its boundary moves there); one not
+        answered in time keeps its boundary."""
+        deadline = min(self.budget.deadline, time.monotonic() + PROBE_SECONDS)
+        reader = self.reader
+        if self._out_of_time():
+            return
+        # Where the reader stands exactly at the boundaries, what it fetched already answers: no new fetch.
+        if any(
+            self._assigned.get(p, boundary[p] + 1) > boundary[p] or reader.positions.get(p) != boundary[p]
+            for p in unknown
+        ):
+            self._assign({p: boundary[p] for p in unknown})
+        while unknown and not self._out_of_time() and time.monotonic() < deadline:
+            for msg in reader.read_messages(PROBE_BATCH, 0) or reader.read_messages(1, POLL_WAIT):
+                p: int = msg.partition()  # type: ignore[assignment]
+                offset: int = msg.offset()  # type: ignore[assignment]
+                self._saw(p, offset)
+                if p in unknown and offset >= boundary[p]:
+                    return
+            self._note_ends()
+            for p in list(unknown):
+                end = self._end_after(p, boundary[p])
+                if end is not None:
+                    boundary[p] = end
+                    unknown.discard(p)
+                    if end < self.partitions[p].high:
+                        return
 
 
 def _desc_key(record: Record) -> tuple[int, int, int]:

@@ -203,6 +203,8 @@ class SearchScan(Scan):
                 self.events, self.bytes = events, nbytes
                 for p, msg in last.items():
                     frontier[p] = timestamp_of(msg)
+                    self._saw(p, msg.offset())
+            self._note_ends()
             for p in self.reader.at_end & active:
                 part = partitions[p]
                 if part.stopped is None:
