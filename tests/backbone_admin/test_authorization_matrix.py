@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -399,6 +399,14 @@ def _policies() -> list[tuple[Any, ...]]:
 GROUPS: list[str] = []
 
 
+TRANSIENT_COMMIT_ERRORS = {
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
+
+
 def _new_group(kafka_admin: AdminClient, topic: str) -> str:
     """A new empty consumer group with a committed offset on the topic (the commit creates it).
 
@@ -406,16 +414,21 @@ def _new_group(kafka_admin: AdminClient, topic: str) -> str:
     """
     group = f"g-matrix-{uuid.uuid4().hex[:8]}"
     offsets = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while True:
-        answer = kafka_admin.alter_consumer_group_offsets([offsets])[group].result(10)
-        # The broker refuses per partition while the future succeeds. Right after the topic is
-        # created Kafka may not know it yet (UNKNOWN_TOPIC_OR_PART): then no offset, no group.
-        errors = [tp.error for tp in answer.topic_partitions if tp.error is not None]
+        try:
+            answer = kafka_admin.alter_consumer_group_offsets([offsets])[group].result(10)
+            # The broker refuses per partition while the future succeeds. Right after the topic is
+            # created Kafka may not know it yet (UNKNOWN_TOPIC_OR_PART): then no offset, no group.
+            errors = [tp.error for tp in answer.topic_partitions if tp.error is not None]
+        except KafkaException as exc:
+            errors = [exc.args[0]]
         if not errors:
             break
-        unknown = all(e.code() == KafkaError.UNKNOWN_TOPIC_OR_PART for e in errors)
-        assert unknown and time.monotonic() < deadline, f"the commit creating group {group} failed: {errors}"
+        # On a fresh Kafka the first commit also creates __consumer_offsets: its coordinator is not
+        # there yet (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or _LOAD_IN_PROGRESS) for a few seconds.
+        passing = all(e.code() in TRANSIENT_COMMIT_ERRORS for e in errors)
+        assert passing and time.monotonic() < deadline, f"the commit creating group {group} failed: {errors}"
         time.sleep(0.2)
     GROUPS.append(group)
     return group
