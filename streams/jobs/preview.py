@@ -146,45 +146,33 @@ def plan_replay(
     if target is not None:
         configs = describe_topic_configs(target_cluster, [target_topic])[target_topic]
         shown = {name: value for name in RETENTION if (value := _value(configs, name)) is not None}
-        plan = ReplayPlan(
-            source_cluster,
-            source_topic,
-            target_cluster,
-            target_topic,
-            ranges,
-            True,
-            len(target.partitions),
-            target.replication_factor,
-            shown,
-            keep_timestamps,
-            notes=notes,
-        )
+        partitions, replication = len(target.partitions), target.replication_factor
     else:
         source_configs = describe_topic_configs(source_cluster, [source_topic])[source_topic]
-        wanted = {**inherited_configs(source_configs), **(overrides or {})}
+        shown = {**inherited_configs(source_configs), **(overrides or {})}
         brokers = broker_count(target_cluster)
-        replication = max(1, min(source_replication, brokers))
+        partitions, replication = source_partitions, max(1, min(source_replication, brokers))
         if replication < source_replication:
             notes.append(
                 f"the source has {source_replication} replicas; cluster `{target_cluster}` has {brokers} broker(s), "
                 f"so the target gets {replication}"
             )
-        if "min.insync.replicas" in wanted and int(wanted["min.insync.replicas"]) > replication:
-            wanted["min.insync.replicas"] = str(replication)
+        if "min.insync.replicas" in shown and int(shown["min.insync.replicas"]) > replication:
+            shown["min.insync.replicas"] = str(replication)
             notes.append(f"min.insync.replicas lowered to {replication}, the target's replication factor")
-        plan = ReplayPlan(
-            source_cluster,
-            source_topic,
-            target_cluster,
-            target_topic,
-            ranges,
-            False,
-            source_partitions,
-            replication,
-            wanted,
-            keep_timestamps,
-            notes=notes,
-        )
+    plan = ReplayPlan(
+        source_cluster,
+        source_topic,
+        target_cluster,
+        target_topic,
+        ranges,
+        target is not None,
+        partitions,
+        replication,
+        shown,
+        keep_timestamps,
+        notes=notes,
+    )
     if keep_timestamps:
         plan.loss = retention_loss(source_cluster, source_topic, ranges, plan.target_configs)
     return plan
