@@ -15,7 +15,7 @@ from backbone_admin.clusters import all_clusters
 from backbone_admin.roles import visible_clusters
 from streams.jobs import services
 from streams.jobs.models import Job
-from streams.jobs.progress import job_payload
+from streams.jobs.progress import job_payload_for
 from streams.jobs.requests import parse_request
 
 START_DOC = (
@@ -31,7 +31,9 @@ START_DOC = (
     "filter is a 400 naming the column. "
     "Starting needs the operator role on the source (and on a writable target cluster for a replay). An export "
     "started below admin on a cluster with masking rules holds masked contents; an unmasked export of such a "
-    "cluster is downloadable by admins only. Replays copy events as written. "
+    "cluster is downloadable by admins only. Replays copy events as written. A job is its owner's: only the owner "
+    "or an admin of the source cluster cancels, retries or downloads it, and sees its filter and target; "
+    "others see `(hidden ...)` there. "
     '`"dry_run": true` starts nothing and answers 200 with the preview: offsets per partition and, for a replay, '
     "the target as it is or will be created (inheriting the source's retention and cleanup settings; "
     "`target_configs` overrides them) and `retention_loss`: the events older than the target's retention, which "
@@ -65,7 +67,7 @@ def jobs(request: Request) -> Response:
             return Response(services.job_preview(user=request.user, ask=ask))
         job = services.job_start(user=request.user, ask=ask, request=request._request)
         location = reverse("api-job", kwargs={"job_id": job.pk})
-        return Response(job_payload(job), status=201, headers={"Location": location})
+        return Response(job_payload_for(request.user, job), status=201, headers={"Location": location})
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
     queryset = Job.objects.on_clusters(names).select_related("created_by").prefetch_related("partitions")
     status = request.query_params.get("status")
@@ -73,30 +75,34 @@ def jobs(request: Request) -> Response:
         queryset = queryset.filter(status=status)
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request) or []
-    return paginator.get_paginated_response([job_payload(job) for job in page])
+    return paginator.get_paginated_response([job_payload_for(request.user, job) for job in page])
 
 
 @extend_schema(operation_id="jobs_retrieve", responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
 def job(request: Request, job_id: int) -> Response:
     """A job: `id`, `status`, `progress` (per partition), `result`, `error`."""
-    return Response(job_payload(services.job_for_user(request.user, job_id)))
+    return Response(job_payload_for(request.user, services.job_for_user(request.user, job_id)))
 
 
 @extend_schema(operation_id="jobs_cancel", request=None, responses={200: OpenApiTypes.OBJECT})
 @api_view(["POST"])
 def job_cancel(request: Request, job_id: int) -> Response:
-    """Cancel a queued or running job (operator); 409 when it has already finished."""
+    """Cancel a queued or running job (its owner or an admin); 409 when it has already finished."""
     job_ = services.job_for_user(request.user, job_id)
-    return Response(job_payload(services.job_cancel(user=request.user, job=job_, request=request._request)))
+    return Response(
+        job_payload_for(request.user, services.job_cancel(user=request.user, job=job_, request=request._request))
+    )
 
 
 @extend_schema(operation_id="jobs_retry", request=None, responses={200: OpenApiTypes.OBJECT})
 @api_view(["POST"])
 def job_retry(request: Request, job_id: int) -> Response:
-    """Run a failed job again from its checkpoints (operator); 409 unless it failed."""
+    """Run a failed job again from its checkpoints (its owner or an admin); 409 unless it failed."""
     job_ = services.job_for_user(request.user, job_id)
-    return Response(job_payload(services.job_retry(user=request.user, job=job_, request=request._request)))
+    return Response(
+        job_payload_for(request.user, services.job_retry(user=request.user, job=job_, request=request._request))
+    )
 
 
 @extend_schema(
@@ -106,7 +112,7 @@ def job_retry(request: Request, job_id: int) -> Response:
 )
 @api_view(["GET"])
 def job_download(request: Request, job_id: int) -> HttpResponseBase:
-    """The finished export's file (reader role on the source cluster; audited); 409 before it is complete."""
+    """The finished export's file (its owner or an admin; audited); 409 before it is complete."""
     job_ = services.job_for_user(request.user, job_id)
     handle, name, size = services.job_download(user=request.user, job=job_, request=request._request)
     response = FileResponse(handle, as_attachment=True, filename=name.rsplit("/", 1)[-1])

@@ -10,13 +10,15 @@ from backbone_admin import broadcast
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role
 from streams.jobs.models import Job
-from streams.jobs.progress import job_payload
+from streams.jobs.progress import job_payload, private_view, sees_all
 
 
 class JobProgressConsumer(broadcast.ViewerConsumer):
-    """Viewers of the job's source cluster follow its progress; the first message is the current state."""
+    """Viewers of the job's source cluster follow its progress; the first message is the current state.
+    Its filter and target only reach its owner and admins (progress.PRIVATE_PARAMS)."""
 
     job_id = 0
+    sees_all = False
 
     def authorize(self, user: Any) -> bool:
         cluster = Job.objects.filter(pk=self.job_id).values_list("cluster", flat=True).first()
@@ -35,7 +37,9 @@ class JobProgressConsumer(broadcast.ViewerConsumer):
         await self.send_json({"job": await database_sync_to_async(self._current)()})
 
     def _current(self) -> dict[str, Any]:
-        return job_payload(Job.objects.select_related("created_by").get(pk=self.job_id))
+        job = Job.objects.select_related("created_by").get(pk=self.job_id)
+        self.sees_all = sees_all(self.scope["user"], job)
+        return job_payload(job) if self.sees_all else private_view(job_payload(job))
 
     async def disconnect(self, code: int) -> None:
         if self.job_id:
@@ -43,4 +47,4 @@ class JobProgressConsumer(broadcast.ViewerConsumer):
 
     async def job_progress(self, event: dict[str, Any]) -> None:
         if await self.allowed():
-            await self.send_json({"job": event["job"]})
+            await self.send_json({"job": event["job"] if self.sees_all else private_view(event["job"])})

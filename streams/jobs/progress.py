@@ -6,6 +6,8 @@ from typing import Any
 
 from django.urls import reverse
 
+from backbone_admin.models import Role
+from backbone_admin.roles import has_role
 from streams.jobs.models import Job, JobPartition
 
 
@@ -39,6 +41,34 @@ def partition_payload(part: JobPartition) -> dict[str, Any]:
     }
 
 
+# What only the job's owner and admins see: a filter can hold customer data (`email == "..."`), and
+# where the events went is theirs to know. Everyone else with a role on the cluster sees that the
+# job exists, its range, status and progress.
+PRIVATE_PARAMS = ("filter", "target_cluster", "target_topic", "target_configs")
+PRIVATE_RESULT = ("target",)
+HIDDEN = "(hidden: visible to the job's owner and admins)"
+
+
+def private_view(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as someone other than the owner or an admin sees it."""
+    params = {k: (HIDDEN if k in PRIVATE_PARAMS and v not in (None, "") else v) for k, v in payload["params"].items()}
+    result = {k: (HIDDEN if k in PRIVATE_RESULT else v) for k, v in payload["result"].items()}
+    return {**payload, "params": params, "result": result, "private": True}
+
+
+def sees_all(user: Any, job: Job) -> bool:
+    """Whether the user is the job's owner or an admin of its source cluster."""
+    return bool(job.created_by_id is not None and job.created_by_id == getattr(user, "pk", None)) or has_role(
+        user, job.cluster, Role.ADMIN
+    )
+
+
+def job_payload_for(user: Any, job: Job, partitions: list[JobPartition] | None = None) -> dict[str, Any]:
+    """The job as this user may see it (see PRIVATE_PARAMS)."""
+    payload = job_payload(job, partitions)
+    return payload if sees_all(user, job) else private_view(payload)
+
+
 def job_payload(job: Job, partitions: list[JobPartition] | None = None) -> dict[str, Any]:
     parts = partitions if partitions is not None else list(job.partitions.all())
     rows = [partition_payload(p) for p in parts]
@@ -60,6 +90,7 @@ def job_payload(job: Job, partitions: list[JobPartition] | None = None) -> dict[
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at and job.finished else None,
         "cancel_requested": job.cancel_requested,
+        "private": False,
         "attempts": job.attempts,
         "progress": {
             "events_total": total,

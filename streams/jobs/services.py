@@ -20,6 +20,7 @@ from backbone_admin.roles import has_role, require_role
 from streams.events.masking import masker_for
 from streams.jobs.models import Job, JobPartition
 from streams.jobs.preview import ReplayPlan, plan_replay
+from streams.jobs.progress import sees_all
 from streams.jobs.requests import JobRequest, resolve_range
 from topics.services import topic_create
 
@@ -187,9 +188,19 @@ def _enqueue(job_id: int) -> None:
     run_job.apply_async((job_id,), queue=settings.JOBS_QUEUE)
 
 
+def require_owner(user: Any, job: Job, doing: str) -> None:
+    """The job's owner or an admin of its cluster may `doing` it; 403 for anyone else."""
+    if not sees_all(user, job):
+        owner = job.created_by.get_username() if job.created_by else "someone else"
+        raise PermissionDenied(
+            f"job {job.pk} was started by {owner}: only they or an admin of `{job.cluster}` can {doing} it"
+        )
+
+
 def job_cancel(*, user: Any, job: Job, request: HttpRequest | None = None) -> Job:
     """Ask the job to stop; partitions not yet started stop now, running ones at their next checkpoint."""
     require_role(user, job.cluster, Role.OPERATOR)
+    require_owner(user, job, "cancel")
     with audited(
         user=user, action=f"job.{job.kind}.cancel", cluster=job.cluster, target=f"job {job.pk}", request=request
     ) as change:
@@ -214,6 +225,7 @@ def job_cancel(*, user: Any, job: Job, request: HttpRequest | None = None) -> Jo
 def job_retry(*, user: Any, job: Job, request: HttpRequest | None = None) -> Job:
     """Run a failed job again: a replay resumes from its checkpoints, an export redoes what failed."""
     require_role(user, job.cluster, Role.OPERATOR)
+    require_owner(user, job, "retry")
     if job.kind == Job.Kind.REPLAY:
         require_role(user, job.target_cluster, Role.OPERATOR, change=True)
     if job.status != Job.Status.FAILED:
@@ -236,25 +248,27 @@ def job_retry(*, user: Any, job: Job, request: HttpRequest | None = None) -> Job
     return job
 
 
-def download_role(job: Job, config: ClusterConfig | None = None) -> str:
-    """Reader for a masked file or a cluster without masking rules; admin for unmasked contents under rules."""
-    config = config or get_cluster(job.cluster)
-    if config is None or job.result.get("masked") or masker_for(config) is None:
-        return Role.READER
-    return Role.ADMIN
+def _unmasked_under_rules(job: Job) -> bool:
+    """An export holding raw contents of a cluster with masking rules (started by an admin)."""
+    config = get_cluster(job.cluster)
+    return config is not None and not job.result.get("masked") and masker_for(config) is not None
 
 
 def may_download(user: Any, job: Job) -> bool:
-    return has_role(user, job.cluster, download_role(job))
+    """The owner (still a reader of the cluster) or an admin, as `job_download` decides."""
+    if not (has_role(user, job.cluster, Role.READER) and sees_all(user, job)):
+        return False
+    return not _unmasked_under_rules(job) or has_role(user, job.cluster, Role.ADMIN)
 
 
 def job_download(*, user: Any, job: Job, request: HttpRequest | None = None) -> tuple[IO[bytes], str, int]:
-    """The finished export's file (open), its name and size; reader role on the source, audited."""
-    config = require_role(user, job.cluster, Role.READER)
+    """The finished export's file (open), its name and size, audited: for its owner (a reader of the
+    source) or an admin; a file of unmasked contents under masking rules for admins only."""
+    require_role(user, job.cluster, Role.READER)
     if job.kind != Job.Kind.EXPORT:
         raise InvalidRequest(f"job {job.pk} is a {job.kind}: only exports have a file")
-    if download_role(job, config) == Role.ADMIN and not has_role(user, job.cluster, Role.ADMIN):
-        # An admin's export of a cluster with masking rules holds the contents unmasked.
+    require_owner(user, job, "download")
+    if _unmasked_under_rules(job) and not has_role(user, job.cluster, Role.ADMIN):
         raise PermissionDenied(
             f"export {job.pk} holds unmasked contents (started by an admin): downloading it needs the admin "
             f"role on cluster `{job.cluster}`"

@@ -20,7 +20,7 @@ from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
 from streams.events.masking import masker_for
 from streams.jobs import services
 from streams.jobs.models import Job
-from streams.jobs.progress import job_payload
+from streams.jobs.progress import job_payload_for, sees_all
 from streams.jobs.requests import parse_request
 
 POSITION_KINDS = [("earliest", "earliest"), ("latest", "latest"), ("offset", "offset"), ("timestamp", "time")]
@@ -35,7 +35,7 @@ PREFILL = ("start_kind", "start_value", "end_kind", "end_value", "partitions", "
 def job_list(request: HttpRequest) -> HttpResponse:
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
     jobs = Job.objects.on_clusters(names).select_related("created_by").prefetch_related("partitions")[:100]
-    rows = [job_payload(job, list(job.partitions.all())) for job in jobs]
+    rows = [job_payload_for(request.user, job, list(job.partitions.all())) for job in jobs]
     return render(request, "streams/jobs/list.html", {"jobs": rows})
 
 
@@ -43,11 +43,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @backbone_errors
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = services.job_for_user(request.user, job_id)
-    payload = job_payload(job)
+    payload = job_payload_for(request.user, job)
     context = {
         "job": payload,
         "parameters": [(name.replace("_", " "), _shown(value)) for name, value in payload["params"].items()],
-        "can_operate": has_role(request.user, job.cluster, Role.OPERATOR),
+        "can_operate": has_role(request.user, job.cluster, Role.OPERATOR) and sees_all(request.user, job),
         "can_download": services.may_download(request.user, job),
     }
     return render(request, "streams/jobs/detail.html", context)

@@ -76,7 +76,9 @@ VIEWER = on_cluster(Role.VIEWER)
 READER = on_cluster(Role.READER)  # event contents
 # Jobs have no cluster in their URL: the role counts on the job's (source) cluster.
 JOB_VIEWER = on_cluster(Role.VIEWER, on=NORMAL)
-JOB_OPERATOR = on_cluster(Role.OPERATOR, on=NORMAL)
+# A job is its owner's (the matrix's job is a bystander's): cancel, retry and download are the
+# owner's or an admin's (tests/streams/test_job_ownership.py covers the owner).
+JOB_OWNER = on_cluster(Role.ADMIN, on=NORMAL)
 NO_SUCH_PARTITION = {
     "kind": "export",
     "cluster": NORMAL,
@@ -183,17 +185,17 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     "streams:tail_stats": {"GET": global_role(Role.ADMIN)},
     "streams:produce": {"*": on_cluster(Role.OPERATOR, write=True, body={"partition": "first"})},
     # Jobs: listed for anyone (filtered to clusters they see), read by viewers of the job's
-    # cluster, started, cancelled and retried by its operators; an export needs no writable
+    # cluster, started by its operators, cancelled and retried by its owner or an admin; an export needs no writable
     # source, a replay writes to its target (by default the source cluster itself).
     "api-jobs": {"GET": LOGIN, "POST": on_cluster(Role.OPERATOR, on=NORMAL, body=NO_SUCH_PARTITION)},
     "api-job": {"GET": JOB_VIEWER},
-    "api-job-cancel": {"POST": JOB_OPERATOR},
-    "api-job-retry": {"POST": JOB_OPERATOR},
-    "api-job-download": {"GET": on_cluster(Role.READER, on=NORMAL)},
+    "api-job-cancel": {"POST": JOB_OWNER},
+    "api-job-retry": {"POST": JOB_OWNER},
+    "api-job-download": {"GET": JOB_OWNER},
     "streams:jobs": {"GET": LOGIN},
     "streams:job": {"GET": JOB_VIEWER},
-    "streams:job_cancel": {"POST": JOB_OPERATOR},
-    "streams:job_retry": {"POST": JOB_OPERATOR},
+    "streams:job_cancel": {"POST": JOB_OWNER},
+    "streams:job_retry": {"POST": JOB_OWNER},
     "streams:job_export": {"*": on_cluster(Role.OPERATOR, body={"partitions": "99"})},
     "streams:job_replay": {
         "GET": on_cluster(Role.OPERATOR),

@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -154,8 +155,7 @@ def test_an_export_to_json_lines_holds_every_event_exactly(
     job_id = _start(operator, _export(source))
     job = wait_for(job_id)
     assert job.status == Job.Status.SUCCEEDED, job.error
-    reader = api_as(Role.READER)
-    response = reader.get(f"/api/jobs/{job_id}/download/")
+    response = operator.get(f"/api/jobs/{job_id}/download/")  # its owner
     assert response.status_code == 200
     content = b"".join(response.streaming_content)
     assert len(content) == job.file_size
@@ -187,11 +187,12 @@ def test_an_export_to_json_lines_holds_every_event_exactly(
 def test_an_export_to_gzipped_csv_holds_every_event_exactly(
     celery_worker: Any, api_as: Any, source: str, kafka_bootstrap: str
 ) -> None:
-    job_id = _start(api_as(Role.OPERATOR), _export(source, format="csv", compression="gzip", partitions=[0, 2]))
+    owner = api_as(Role.OPERATOR)
+    job_id = _start(owner, _export(source, format="csv", compression="gzip", partitions=[0, 2]))
     job = wait_for(job_id)
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.file_name.endswith(".csv.gz")
-    response = api_as(Role.READER).get(f"/api/jobs/{job_id}/download/")
+    response = owner.get(f"/api/jobs/{job_id}/download/")
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(b"".join(response.streaming_content)).decode())))
     expected = [m for m in _source_events(kafka_bootstrap, source) if m.partition() in (0, 2)]
     assert len(rows) == len(expected) == 80
@@ -218,8 +219,11 @@ def test_an_export_range_by_offset_is_exact(celery_worker: Any, api_as: Any, sou
 
 
 def test_nothing_is_downloadable_before_the_export_completes(api_as: Any, make_user: Any, source: str) -> None:
-    job = Job.objects.create(kind="export", cluster="local", topic=source, status=Job.Status.RUNNING)
-    response = api_as(Role.READER).get(f"/api/jobs/{job.pk}/download/")
+    owner = make_user(Role.READER)
+    job = Job.objects.create(kind="export", cluster="local", topic=source, status=Job.Status.RUNNING, created_by=owner)
+    client = APIClient()
+    client.force_authenticate(owner)
+    response = client.get(f"/api/jobs/{job.pk}/download/")
     assert response.status_code == 409
     assert "running" in response.json()["error"]
     assert not AuditEntry.objects.filter(action="job.export.download").exists()
@@ -247,14 +251,15 @@ def test_a_cancelled_export_leaves_no_file_offered(
 
 
 def test_an_expired_export_file_is_deleted(celery_worker: Any, api_as: Any, source: str) -> None:
-    job_id = _start(api_as(Role.OPERATOR), _export(source))
+    owner = api_as(Role.OPERATOR)
+    job_id = _start(owner, _export(source))
     job = wait_for(job_id)
     path = Path(settings.EXPORT_ROOT) / job.file_name
     assert path.exists()
     Job.objects.filter(pk=job_id).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert expire_exports() == 1
     assert not path.exists()
-    response = api_as(Role.READER).get(f"/api/jobs/{job_id}/download/")
+    response = owner.get(f"/api/jobs/{job_id}/download/")
     assert response.status_code == 409
     assert "expired" in response.json()["error"]
 
@@ -366,5 +371,7 @@ def test_the_jobs_pages_show_the_job(client_as: Any, source: str) -> None:
     detail = viewer.get(f"/jobs/{job.pk}/").content.decode()
     assert "50.0" in detail and f"/ws/jobs/{job.pk}/" in detail
     assert 'id="cancel-form"' not in detail  # a viewer cannot cancel
-    assert 'id="cancel-form"' in client_as(Role.OPERATOR).get(f"/jobs/{job.pk}/").content.decode()
+    # Nor another operator: the job is its owner's (tests/streams/test_job_ownership.py); an admin can.
+    assert 'id="cancel-form"' not in client_as(Role.OPERATOR).get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="cancel-form"' in client_as(Role.ADMIN).get(f"/jobs/{job.pk}/").content.decode()
     assert client_as(None).get(f"/jobs/{job.pk}/").status_code == 404

@@ -102,9 +102,10 @@ def test_an_export_of_a_source_truncated_before_it_is_read_says_where_events_are
     create_topic(kafka_admin, topic_name, 2)
     _fill(kafka_bootstrap, topic_name, 2, 500, size=50)
     queue = f"jobs-gaps-{uuid.uuid4().hex[:6]}"
+    owner = api_as(Role.OPERATOR)
     with override_settings(JOBS_QUEUE=queue):
         # No worker takes the queue yet: the range is resolved (0 to 500 per partition) before the deletion.
-        response = api_as(Role.OPERATOR).post(
+        response = owner.post(
             "/api/jobs/", {"kind": "export", "cluster": "local", "topic": topic_name, "format": fmt}, format="json"
         )
         assert response.status_code == 201, response.content
@@ -116,7 +117,7 @@ def test_an_export_of_a_source_truncated_before_it_is_read_says_where_events_are
     assert job.status == Job.Status.COMPLETED_WITH_GAPS, job.error
     assert job.result["gaps"] == [{"partition": 0, "first": 0, "last": 299, "offsets": 300}]
     assert job.result["lines"] == 700
-    download = api_as(Role.READER).get(f"/api/jobs/{job_id}/download/")
+    download = owner.get(f"/api/jobs/{job_id}/download/")
     assert download.status_code == 200
     body = b"".join(download.streaming_content).decode()
     if fmt == "jsonl":
