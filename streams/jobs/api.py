@@ -33,7 +33,9 @@ START_DOC = (
     "started below admin on a cluster with masking rules holds masked contents; an unmasked export of such a "
     "cluster is downloadable by admins only. Replays copy events as written. A job is its owner's: only the owner "
     "or an admin of the source cluster cancels, retries or downloads it, and sees its filter and target; "
-    "others see `(hidden ...)` there. "
+    "others see `(hidden ...)` there. CSV exports neutralise formulas (OWASP): a key or value cell starting with "
+    "`=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` and the encoding `escaped-text` or "
+    "`escaped-base64`. "
     '`"dry_run": true` starts nothing and answers 200 with the preview: offsets per partition and, for a replay, '
     "the target as it is or will be created (inheriting the source's retention and cleanup settings; "
     "`target_configs` overrides them) and `retention_loss`: the events older than the target's retention, which "

