@@ -1,4 +1,4 @@
-"""The JSON Lines and CSV an export writes: the fast text form is byte for byte the general one; CSV neutralises formulas."""
+"""What an export writes: JSON Lines (the fast text form is byte for byte the general one) and CSV (no formulas)."""
 
 from __future__ import annotations
 
