@@ -218,6 +218,12 @@ JOBS_QUEUE = env.str("JOBS_QUEUE", default="celery")
 EXPORT_ROOT = env.str("EXPORT_ROOT", default=str(VAR_DIR / "exports"))
 EXPORT_DAYS = env.int("EXPORT_DAYS", default=7)
 EXPORT_EXPIRY_INTERVAL = env.float("EXPORT_EXPIRY_INTERVAL", default=3600.0)
+# Export files (kept and being written) may take at most EXPORT_MAX_BYTES in all and
+# EXPORT_MAX_BYTES_PER_USER per user, and leave EXPORT_MIN_FREE_BYTES free on their disk: checked
+# before an export starts and while it writes (over it, the export fails and its parts are removed).
+EXPORT_MAX_BYTES = env.int("EXPORT_MAX_BYTES", default=20 * 1024**3)
+EXPORT_MAX_BYTES_PER_USER = env.int("EXPORT_MAX_BYTES_PER_USER", default=5 * 1024**3)
+EXPORT_MIN_FREE_BYTES = env.int("EXPORT_MIN_FREE_BYTES", default=1024**3)
 # Ask the broker to validate a create (validate_only) before doing it, as Apache Kafka allows.
 # The embedded broker (Tansu) creates the topic on a validate-only request, so `make run` and
 # the test suite turn this off when they start it.
@@ -320,6 +326,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backbone_admin.api.errors.exception_handler",
+    # JSON bodies with a lone surrogate (`"\\ud800"`) are a 400 here, before any view (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "backbone_admin.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -333,7 +345,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One name for how a key or value was decoded (used by several event fields).
-    "ENUM_NAME_OVERRIDES": {"EventEncodingEnum": ["json", "text", "base64", "avro", "null"]},
+    "ENUM_NAME_OVERRIDES": {"EventEncodingEnum": ["json", "text", "base64", "avro", "null", "withheld"]},
     # Every operation documents its errors ({"error", "fields"}, 400/401/403/404/409/503).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

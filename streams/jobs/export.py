@@ -46,6 +46,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
+from backbone_admin.kafka.errors import Conflict
 from backbone_admin.kafka.records import RawMessage, Record, headers_size, reader
 from streams.events.decoding import Decoded
 from streams.events.serialize import DecodedEvent
@@ -54,6 +55,7 @@ from streams.jobs.models import Job, JobPartition
 from streams.jobs.replay import READ_BATCH, SCAN_WAIT
 from streams.jobs.runner import Context
 from streams.jobs.selection import Selection
+from streams.jobs.storage import check_free, check_room
 
 CSV_COLUMNS = ["partition", "offset", "timestamp", "key", "value", "headers", "key_encoding", "value_encoding"]
 GZIP_LEVEL = 3  # gzip's default (6) costs twice the time for a few percent less
@@ -237,7 +239,8 @@ def csv_lines(records: list[Record]) -> bytes:
 
 
 def _shown(decoded: Decoded) -> tuple[str | None, str]:
-    """A masked event's text and its encoding for the file: text (JSON or UTF-8), base64, avro or null."""
+    """A masked event's text and its encoding for the file: text (JSON or UTF-8), base64, avro, null or
+    withheld (the text then says it cannot be masked)."""
     encoding = decoded.encoding
     return decoded.text, "text" if encoding == "json" else encoding
 
@@ -258,9 +261,9 @@ def jsonl_masked(events: list[DecodedEvent]) -> bytes:
         key, key_encoding = _shown(e.key)
         value, value_encoding = _shown(e.value)
         more: dict[str, Any] = {}
-        if key_encoding in ("base64", "avro"):
+        if key_encoding in ("base64", "avro", "withheld"):
             more["key_encoding"] = key_encoding
-        if value_encoding in ("base64", "avro"):
+        if value_encoding in ("base64", "avro", "withheld"):  # withheld: masking could not read it
             more["value_encoding"] = value_encoding
         if e.masked:
             more["masked"] = True
@@ -389,6 +392,8 @@ def export_partition(job: Job, part: JobPartition, context: Context) -> None:
                 now = timezone.now().timestamp()
                 if now - last >= CHECKPOINT_SECONDS or position >= end:
                     last = now
+                    out.flush()
+                    check_room(user=job.created_by, doing=f"export {job.pk} stopped")
                     context.checkpoint(position=position, done=done, skipped=skipped, bytes_done=bytes_done)
         if out is not raw:
             out.close()
@@ -452,6 +457,11 @@ def export_finish(job: Job, parts: list[JobPartition]) -> dict[str, Any]:
     paths = [
         path for p in sorted(parts, key=lambda p: p.partition) if (path := _part_path(folder, p.partition)).exists()
     ]
+    try:  # the final file is a second copy of the parts until they are removed
+        check_free(doing=f"export {job.pk} could not be completed", extra=sum(p.stat().st_size for p in paths))
+    except Conflict:
+        export_discard(job)
+        raise
     # The kernel copies the parts into the file while a second thread reads and hashes them: both
     # release the GIL (319 MB: 0.54 s when one thread read, hashed and wrote each chunk; ~0.2 s).
     with ThreadPoolExecutor(max_workers=1) as pool, temp.open("wb", buffering=0) as out:

@@ -22,6 +22,7 @@ from streams.jobs.models import Job, JobPartition
 from streams.jobs.preview import ReplayPlan, plan_replay
 from streams.jobs.progress import sees_all
 from streams.jobs.requests import JobRequest, resolve_range
+from streams.jobs.storage import check_room
 from topics.services import topic_create
 
 
@@ -59,6 +60,7 @@ def _prepare(user: Any, ask: JobRequest, *, preview: bool = False) -> Prepared:
     config = require_role(user, ask.cluster, Role.OPERATOR)
     if ask.kind == Job.Kind.REPLAY:
         require_role(user, ask.target_cluster, Role.OPERATOR, change=True)
+        _check_masked_copy(user, config, ask.target_cluster)
     source = describe_topic(ask.cluster, ask.topic)
     available = [p.id for p in source.partitions]
     chosen = list(ask.partitions) if ask.partitions else available
@@ -84,6 +86,21 @@ def _prepare(user: Any, ask: JobRequest, *, preview: bool = False) -> Prepared:
     return Prepared(config, source, ranges, plan)
 
 
+def _check_masked_copy(user: Any, source: ClusterConfig, target: str) -> None:
+    """Below admin, a replay copies a masked cluster's events only where the same masking rules apply
+    (403 otherwise): a copy on a cluster without them would show that user what masking hides."""
+    if masker_for(source) is None or has_role(user, source.name, Role.ADMIN):
+        return
+    other = get_cluster(target)
+    rules = (source.mask_fields, source.mask_patterns)
+    if other is not None and (other.name == source.name or (other.mask_fields, other.mask_patterns) == rules):
+        return
+    raise PermissionDenied(
+        f"events of cluster `{source.name}` are masked for your role: copying them to cluster `{target}`, "
+        f"where the same masking rules do not apply, takes the admin role on `{source.name}`"
+    )
+
+
 def job_preview(*, user: Any, ask: JobRequest) -> dict[str, Any]:
     """What the job would read and, for a replay, do to its target; nothing is started or created."""
     prepared = _prepare(user, ask, preview=True)
@@ -102,6 +119,8 @@ def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None)
     """Check the request against the clusters, then create and enqueue the job (nothing starts on error)."""
     require_role(user, ask.cluster, Role.OPERATOR)
     _check_running_limit(user)
+    if ask.kind == Job.Kind.EXPORT:
+        check_room(user=user, doing="no export can start now", extra=1)
     prepared = _prepare(user, ask)
     config, plan, ranges = prepared.config, prepared.plan, prepared.ranges
     params: dict[str, Any] = {
@@ -121,6 +140,8 @@ def job_start(*, user: Any, ask: JobRequest, request: HttpRequest | None = None)
             partition_mapping=ask.mapping,
             keep_timestamps=ask.keep_timestamps,
             target_created=not plan.target_exists,
+            # Below admin its filter sees the masked events (it still copies them as written).
+            masked=masker_for(config) is not None and not has_role(user, ask.cluster, Role.ADMIN),
         )
         if not plan.target_exists:
             params["target_configs"] = plan.target_configs
