@@ -326,12 +326,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backbone_admin.api.errors.exception_handler",
-    # JSON bodies with a lone surrogate (`"\\ud800"`) are a 400 here, before any view (api/parsers.py).
-    "DEFAULT_PARSER_CLASSES": [
-        "backbone_admin.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -345,7 +339,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One name for how a key or value was decoded (used by several event fields).
-    "ENUM_NAME_OVERRIDES": {"EventEncodingEnum": ["json", "text", "base64", "avro", "null", "withheld"]},
+    "ENUM_NAME_OVERRIDES": {"EventEncodingEnum": ["json", "text", "base64", "avro", "null"]},
     # Every operation documents its errors ({"error", "fields"}, 400/401/403/404/409/503).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -29,6 +29,8 @@ COMPRESSIONS = ("none", "gzip")
 MAPPINGS = ("same", "key")
 MAX_NAME = 249  # Kafka's longest topic name
 MAX_GROUP = 255
+# The slowest replay: one event every ten seconds (a paused partition gives its worker back meanwhile).
+MIN_RATE = 0.1
 
 
 @dataclass(frozen=True)
@@ -195,8 +197,8 @@ def _replay(data: Mapping[str, Any], request: JobRequest, problems: dict[str, st
     if rate is not None and rate != "":
         if isinstance(rate, bool) or not isinstance(rate, int | float):
             problems["rate_limit"] = "events per second, a number > 0"
-        elif rate <= 0:
-            problems["rate_limit"] = f"must be > 0 events per second (got {rate})"
+        elif rate < MIN_RATE:
+            problems["rate_limit"] = f"at least {MIN_RATE:g} events per second (got {rate:g})"
         else:
             rate_limit = float(rate)
     mapping = data.get("partition_mapping") or "same"

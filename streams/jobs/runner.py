@@ -34,12 +34,22 @@ class Cancelled(Exception):
     """The job was cancelled: stop at once, leaving nothing half-done behind."""
 
 
+class Paused(Exception):
+    """The partition has nothing to do for `seconds` (a rate limit): give the worker back until then."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"paused for {seconds:.1f} s")
+        self.seconds = seconds
+
+
 @dataclass
 class Outcome:
-    """What the task should do next: nothing, or try again after `retry_in` seconds."""
+    """What the task should do next: nothing, try again after `retry_in` seconds (a retry), or run
+    again after `resume_in` seconds (not a retry: paused by a rate limit, or waiting for a fair share)."""
 
     state: str
     retry_in: float | None = None
+    resume_in: float | None = None
 
 
 class Context:
@@ -148,6 +158,31 @@ def job_dispatch(job_id: int) -> list[int]:
     return pending
 
 
+PAUSED = "(paused)"
+FAIR_SHARE_WAIT = 2.0
+
+
+def _over_fair_share(part: JobPartition) -> bool:
+    """Whether this partition must let someone else's go first: its owner already has a partition
+    running, and another user's partitions wait with none of theirs running.
+
+    Workers take partitions first come, first served: one user's many partitions (or long jobs)
+    would otherwise hold every worker while others get none. A deferred partition goes to the
+    back of the queue, behind the starved user's.
+    """
+    owner = part.job.created_by_id
+    now = timezone.now()
+    active = Q(job__status__in=[Job.Status.QUEUED, Job.Status.RUNNING], job__cancel_requested=False)
+    running = JobPartition.objects.filter(active, status=JobPartition.Status.RUNNING, lease_until__gt=now)
+    owners = set(running.exclude(pk=part.pk).values_list("job__created_by_id", flat=True))
+    if owner not in owners:
+        return False
+    # Paused partitions (a rate limit) hold a lease into the future: they are not waiting for a worker.
+    waiting = JobPartition.objects.filter(active, status=JobPartition.Status.PENDING).exclude(lease_until__gt=now)
+    others = waiting.exclude(job__created_by_id__in=[o for o in owners if o is not None])
+    return others.exclude(job__created_by_id=None).exists()
+
+
 def _claim(part_id: int, owner: str) -> bool:
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner)
@@ -172,6 +207,8 @@ def partition_run(job_id: int, partition: int, owner: str) -> Outcome:
     resumed = (part.status == JobPartition.Status.RUNNING and part.lease_owner != owner) or (
         part.status == JobPartition.Status.PENDING and bool(part.error)
     )
+    if _over_fair_share(part):
+        return Outcome("waiting for a fair share", resume_in=FAIR_SHARE_WAIT)
     if not _claim(part.pk, owner):
         return Outcome("busy", retry_in=float(settings.JOBS_LEASE_SECONDS))
     if resumed:
@@ -192,6 +229,14 @@ def partition_run(job_id: int, partition: int, owner: str) -> Outcome:
     except ProducerFenced as exc:
         log.info("job %s partition %s: %s", job_id, partition, exc)
         return Outcome("taken over")
+    except Paused as exc:
+        # Nobody claims it before it is due: its lease names no worker and ends then.
+        until = timezone.now() + timedelta(seconds=exc.seconds)
+        JobPartition.objects.filter(pk=part.pk, lease_owner=owner).update(
+            status=JobPartition.Status.PENDING, lease_owner=PAUSED, lease_until=until, updated_at=timezone.now()
+        )
+        publish(job_id)
+        return Outcome("paused", resume_in=exc.seconds)
     except ClusterUnavailable as exc:
         _settle(part, owner, JobPartition.Status.PENDING, error=exc.message)
         return Outcome("cluster unavailable", retry_in=10.0)

@@ -7,6 +7,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from streams.jobs.models import Job, JobPartition
 from streams.jobs.preview import ReplayPlan, plan_replay
 from streams.jobs.progress import sees_all
 from streams.jobs.requests import JobRequest, resolve_range
+from streams.jobs.runner import PAUSED
 from streams.jobs.storage import check_room
 from topics.services import topic_create
 
@@ -232,8 +234,10 @@ def job_cancel(*, user: Any, job: Job, request: HttpRequest | None = None) -> Jo
             job.refresh_from_db()
             raise Conflict(f"job {job.pk} has already {job.status}: there is nothing to cancel")
         now = timezone.now()
-        idle = JobPartition.objects.filter(job=job, status=JobPartition.Status.PENDING).exclude(lease_until__gt=now)
-        idle.update(status=JobPartition.Status.CANCELLED)
+        # Partitions no worker holds: never started, or paused by a rate limit until their next batch.
+        pending = JobPartition.objects.filter(job=job, status=JobPartition.Status.PENDING)
+        idle = pending.filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now) | Q(lease_owner=PAUSED))
+        idle.update(status=JobPartition.Status.CANCELLED, lease_owner="", lease_until=None)
         change.after = {"cancel_requested": True}
     from streams.jobs.runner import job_finish, publish
 

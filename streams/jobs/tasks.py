@@ -38,6 +38,10 @@ def run_job(job_id: int) -> int:
 def run_partition(self: Any, job_id: int, partition: int) -> str:
     owner = f"{socket.gethostname()}:{os.getpid()}:{self.request.id}"
     outcome = runner.partition_run(job_id, partition, owner)
+    if outcome.resume_in is not None:
+        # A new task, not a retry: a paused or waiting partition is not failing.
+        run_partition.apply_async((job_id, partition), countdown=max(0.5, outcome.resume_in), queue=settings.JOBS_QUEUE)
+        return outcome.state
     if outcome.retry_in is not None:
         if self.request.retries >= MAX_RETRIES:
             runner.fail_partition(job_id, partition, f"gave up after {MAX_RETRIES} tries: {outcome.state}")

@@ -58,6 +58,7 @@ def _export(topic: str, **extra: Any) -> dict[str, Any]:
         ({"end": {"timestamp": "soon"}}, 400, "end"),
         ({"rate_limit": 0}, 400, "rate_limit"),
         ({"rate_limit": -5}, 400, "rate_limit"),
+        ({"rate_limit": 0.01}, 400, "rate_limit"),
         ({"target_topic": "SOURCE"}, 400, "target_topic"),
         ({"target_topic": "SOURCE", "target_cluster": "local"}, 400, "target_topic"),
         ({"target_topic": "does-not-exist-yet"}, 400, "create_target"),
