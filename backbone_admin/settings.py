@@ -339,7 +339,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One name for how a key or value was decoded (used by several event fields).
-    "ENUM_NAME_OVERRIDES": {"EventEncodingEnum": ["json", "text", "base64", "avro", "null"]},
+    "ENUM_NAME_OVERRIDES": {"EventEncodingEnum": ["json", "text", "base64", "avro", "null", "withheld"]},
     # Every operation documents its errors ({"error", "fields"}, 400/401/403/404/409/503).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -17,11 +17,14 @@ from streams.browse.views import masked_for, require_reader
 from streams.events.serialize import event_json
 from streams.produce.api import ProducedSerializer, ProduceRequestSerializer
 
+# withheld: below admin, masking could not read it (binary, not strict JSON); `value` then says so.
+ENCODINGS = ["json", "text", "base64", "avro", "null", "withheld"]
+
 
 class HeaderSerializer(serializers.Serializer[Any]):
     key = serializers.CharField()
     value = serializers.CharField(allow_null=True)
-    encoding = serializers.ChoiceField(["text", "base64", "null"])
+    encoding = serializers.ChoiceField(["text", "base64", "null", "withheld"])
 
 
 class EventSerializer(serializers.Serializer[Any]):
@@ -31,9 +34,9 @@ class EventSerializer(serializers.Serializer[Any]):
     timestamp = serializers.IntegerField(help_text="ms since the epoch; -1 when the record has none")
     timestamp_type = serializers.ChoiceField(["create", "log_append", "none"])
     key = serializers.CharField(allow_null=True, help_text="text when it decodes (JSON, UTF-8, Avro), else base64")
-    key_encoding = serializers.ChoiceField(["json", "text", "base64", "avro", "null"])
+    key_encoding = serializers.ChoiceField(ENCODINGS)
     value = serializers.CharField(allow_null=True, help_text="as `key`; cut at BROWSE_MAX_VALUE characters")
-    value_encoding = serializers.ChoiceField(["json", "text", "base64", "avro", "null"])
+    value_encoding = serializers.ChoiceField(ENCODINGS)
     headers = HeaderSerializer(many=True)
     size = serializers.IntegerField(help_text="bytes of key, value and headers")
     truncated = serializers.BooleanField(help_text="the value was cut (the event detail page shows it whole)")

@@ -6,6 +6,8 @@ its partitioner (`partitioner:` in the clusters file), both are tried: one or tw
 instead of all. Producers with a custom partitioner need `all partitions`.
 
 The key timeline reads one key across several topics and merges the events in time order.
+Below admin on a cluster with masking rules it compares the key as the user sees it, and a
+key that masking hides is refused before anything is read (streams.browse.query).
 """
 
 from __future__ import annotations
@@ -91,10 +93,11 @@ def key_timeline(
     Each topic gets an equal share of what is left of `seconds`; a topic that does not exist or
     cannot be read is reported on its own line while the others are still shown.
     """
-    from streams.browse.query import MessageQuery, budget_for, run_query
+    from streams.browse.query import MessageQuery, budget_for, check_key_lookup, run_query
 
     if not key:
         raise InvalidRequest("key: enter the key to follow", fields={"key": "required"})
+    check_key_lookup(cluster, key, masked=masked)  # the page's 400, not one error line per topic
     timeline = Timeline(key=key, topics=[])
     deadline = time.monotonic() + seconds
     for index, topic in enumerate(topics):

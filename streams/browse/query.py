@@ -3,6 +3,10 @@
 `parse_query(params)` checks every parameter (a bad one is a 400 naming it), and
 `run_query(...)` reads the page: plain browsing, a key look-up (only the partitions the
 default partitioners choose for the key) or a search with a filter, within a budget.
+
+Below admin on a cluster with masking rules, the key look-up and the filter see the masked
+event only: a key is found when the key the user is shown equals it, and a key that masking
+would hide is refused (400 naming why) — it could only be found by its value as written.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from streams.browse.positions import (
 from streams.browse.reading import Budget, Scan
 from streams.browse.searching import Candidates
 from streams.events.filters import Filter, parse_filter
+from streams.events.masking import masked_key_refusal, masker_for
 from streams.events.registry import registry_for
 from streams.events.serialize import DecodedEvent, decode_record
 
@@ -237,6 +242,8 @@ class EventDecoder:
         self.cluster = cluster
         self.masked = masked
         self.registry = registry_for(cluster.name)
+        # Masking rules apply to what this user reads: nothing may look at the bytes as written.
+        self.masking = masked and masker_for(cluster) is not None
 
     def __call__(self, record: Record) -> DecodedEvent:
         return decode_record(record, registry=self.registry, cluster=self.cluster, masked=self.masked)
@@ -244,13 +251,17 @@ class EventDecoder:
 
 def _matcher(query: MessageQuery, decoder: EventDecoder) -> Callable[[Record], DecodedEvent | None] | None:
     """The decoded event of a record the query finds (None when it does not match); the raw
-    checks of `_candidates` come first."""
+    checks of `_candidates` come first, except where masking applies: then the key look-up
+    compares the key as the user sees it (masked), like every filter does."""
     if not query.searching:
         return None
     matches = query.filter.matches if query.filter is not None else None
+    key = query.key.encode("utf-8", "surrogatepass") if query.key is not None and decoder.masking else None
 
     def match(record: Record) -> DecodedEvent | None:
         event = decoder(record)
+        if key is not None and event.key_bytes() != key:
+            return None
         if matches is not None and not matches(event):
             return None
         return event
@@ -258,14 +269,28 @@ def _matcher(query: MessageQuery, decoder: EventDecoder) -> Callable[[Record], D
     return match
 
 
-def _candidates(query: MessageQuery) -> Candidates | None:
+def _candidates(query: MessageQuery, decoder: EventDecoder) -> Candidates | None:
     """A key look-up wants that key; text alone is only found where its bytes are in the raw key
-    or value: both are checked before a record is built or decoded."""
+    or value: both are checked before a record is built or decoded.
+
+    Not where masking applies: the bytes as written would then decide what a user below admin
+    finds (a masked value found by its text, a masked key by its value), so every record is
+    decoded, masked, and `_matcher` looks at that only.
+    """
+    if decoder.masking:
+        return None
     needle = query.filter.text.strip().encode() if query.filter is not None and query.filter.plain else b""
     key = query.key.encode() if query.key is not None else None
     if key is None and not needle:
         return None
     return Candidates(key=key, needle=needle)
+
+
+def check_key_lookup(cluster: ClusterConfig, key: str, *, masked: bool) -> None:
+    """400 when masking hides this key from the user: looking it up would tell whether it is there."""
+    reason = masked_key_refusal(key, cluster) if masked else None
+    if reason is not None:
+        raise InvalidRequest(f"key: {reason}", fields={"key": reason})
 
 
 def run_query(
@@ -279,6 +304,8 @@ def run_query(
     on_progress: Callable[[Scan], None] | None = None,
 ) -> Result:
     """Read the page `query` asks for (see the module docstring)."""
+    if query.key is not None:
+        check_key_lookup(cluster, query.key, masked=masked)
     notes: list[str] = []
     key_partitions = None
     partitions = [query.partition] if query.partition is not None else None
@@ -323,7 +350,7 @@ def run_query(
         limit=query.limit,
         budget=budget,
         matcher=_matcher(query, decoder),
-        candidates=_candidates(query),
+        candidates=_candidates(query, decoder),
         on_hit=hit_seen if on_hit is not None else None,
         on_progress=on_progress,
     )

@@ -28,7 +28,10 @@ LOOSE_MATCHES = 5_000
 @dataclass(frozen=True)
 class Candidates:
     """What a record's raw bytes must hold for the matcher to be asked at all: looked at before a
-    record is built or decoded, so a search for text or a key builds records only for candidates."""
+    record is built or decoded, so a search for text or a key builds records only for candidates.
+
+    Never where masking applies (streams.browse.query `_candidates`): the bytes as written must
+    not decide what a user below admin finds."""
 
     key: bytes | None = None  # exactly this key
     needle: bytes = b""  # these bytes somewhere in the key or the value

@@ -30,6 +30,7 @@ from streams.browse.query import (
     run_query,
 )
 from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
+from streams.events.masking import WITHHELD
 from topics.listing import topic_index
 
 # Parameters a pager link keeps; the start parameters give way to the cursor.
@@ -211,6 +212,8 @@ def event_download(request: HttpRequest, cluster: str, topic: str) -> HttpRespon
     record = read_event(config.name, topic, partition, offset)
     event = EventDecoder(config, masked=masked_for(request.user, config))(record)
     decoded = event.value if part == "value" else event.key
+    if decoded.encoding == "withheld":  # masking cannot read it: its bytes are for admins only
+        raise PermissionDenied(f"the {part} of this event {WITHHELD} ({decoded.error})")
     raw = record.value if part == "value" else record.key
     body = decoded.text.encode() if decoded.masked and decoded.text is not None else (raw or b"")
     extension = {"json": "json", "avro": "json", "text": "txt"}.get(decoded.encoding, "bin")

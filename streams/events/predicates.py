@@ -1,8 +1,14 @@
 """The compiled predicates of the filter language: closures over precompiled paths, literals and regexes.
 
-Each takes a DecodedEvent and reads only what it needs: record fields, raw bytes (no
-decoding), header texts, or the parsed JSON of the key or value. None raises on odd data:
-a missing field or another type is simply False.
+Each takes a DecodedEvent and reads only what it needs: record fields, the key's or value's
+bytes (no decoding), header texts, or the parsed JSON of the key or value. None raises on
+odd data: a missing field or another type is simply False.
+
+For a user below admin on a cluster with masking rules (`e.masking`) every predicate reads
+the masked event only — `key_bytes()`/`value_bytes()` are then the masked text, None where
+withheld — and no pre-check looks at the bytes as written: a test on those would tell a
+masked value apart (`value ~ /123-45-6789|[*]{3}/`). Without masking the bytes are what the
+user sees, and pre-checks on them keep searches fast.
 """
 
 from __future__ import annotations
@@ -156,13 +162,13 @@ def all_of(parts: list[Predicate]) -> Predicate:
 def substring_predicate(text: str) -> Predicate:
     needle = text.encode("utf-8")
 
-    # Raw bytes first (no decoding); with masking, also in what the user sees.
+    # The bytes as shown (without masking: as written, nothing decoded): value first, then key.
     def substring(e: DecodedEvent) -> bool:
-        value = e.value_raw()
-        if value is not None and needle in value and (not e.masking or needle in (e.value_bytes() or b"")):
+        value = e.value_bytes()
+        if value is not None and needle in value:
             return True
-        key = e.key_raw()
-        return key is not None and needle in key and (not e.masking or needle in (e.key_bytes() or b""))
+        key = e.key_bytes()
+        return key is not None and needle in key
 
     return substring
 
@@ -186,9 +192,9 @@ def header_field(name: str, op: str, literal: Any) -> Predicate:
 
 
 def text_field(part: str, op: str, literal: Any) -> Predicate:
+    # Null or not (a tombstone, no key) is shown to everyone: it is read from the record.
     raw = operator.attrgetter(f"record.{part}")
     searchable: Callable[[DecodedEvent], bytes | None] = operator.methodcaller(f"{part}_bytes")
-    written: Callable[[DecodedEvent], bytes | None] = operator.methodcaller(f"{part}_raw")
     if op == "exists":
         return lambda e: raw(e) is not None
     if op in ("==", "!=") and literal is None:
@@ -197,16 +203,16 @@ def text_field(part: str, op: str, literal: Any) -> Predicate:
         needle = (literal if isinstance(literal, str) else json.dumps(literal)).encode("utf-8")
 
         def contains(e: DecodedEvent) -> bool:
-            data = written(e)
-            return data is not None and needle in data and (not e.masking or needle in (searchable(e) or b""))
+            data = searchable(e)
+            return data is not None and needle in data
 
         return contains
     if op == "~":
         pattern: Pattern = literal
 
         def matches(e: DecodedEvent) -> bool:
-            data = written(e)
-            return data is not None and pattern.search(data) and (not e.masking or pattern.search(searchable(e) or b""))
+            data = searchable(e)
+            return data is not None and pattern.search(data)
 
         return matches
     test = text_predicate(op, literal)
@@ -229,8 +235,8 @@ def prefilter_needle(op: str, literal: Any) -> bytes | None:
 
     A string in a JSON document appears literally unless escaped: short escapes only stand
     for `"`, `\\`, `/` and control characters (excluded here), and any character may be
-    written as \\uXXXX (then the document holds `\\u` and the full check runs). Masking only
-    replaces text by `***`, so a string without `*` that a masked user sees is in the raw too.
+    written as \\uXXXX (then the document holds `\\u` and the full check runs). Used only
+    without masking (below admin the document is parsed to be masked anyway).
     """
     if op not in ("==", "contains") or not isinstance(literal, str) or not literal:
         return None
@@ -260,9 +266,11 @@ def json_field(part: str, path: tuple[Any, ...], op: str, literal: Any) -> Predi
     needle = prefilter_needle(op, literal)
     if needle is None:
         return compare
-    written: Callable[[DecodedEvent], bytes | None] = operator.methodcaller(f"{part}_raw")
+    written: Callable[[DecodedEvent], bytes | None] = operator.methodcaller(f"{part}_bytes")
 
     def prefiltered(e: DecodedEvent) -> bool:
+        if e.masking:
+            return compare(e)  # the masked document only: its bytes as written never meet the filter
         data = written(e)
         if data is None or (needle not in data and b"\\u" not in data):
             return False

@@ -4,7 +4,9 @@
 are decoded (and masked) the first time they are asked for, so a search that only looks
 for bytes in the raw value never parses JSON, and one that rejects an event never decodes
 the rest of it. Masking applies when the caller says so (`masked=True`, everyone below
-admin) and the cluster has masking rules; filters then see only what the user may see.
+admin) and the cluster has masking rules; filters then see only what the user may see:
+`key_bytes()`, `value_bytes()`, `header_texts()` and the decoded key and value are the
+masked event, and nothing here hands a filter the bytes as written while `masking` is on.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class DecodedEvent:
         if self._headers is None:
             rules = self._masker
             self._headers = tuple(
-                (name, decode_text(data) if rules is None else rules.apply(decode_text(data)))
+                (name, decode_text(data) if rules is None else rules.header(decode_text(data)))
                 for name, data in self.record.headers
             )
         return self._headers
@@ -75,30 +77,22 @@ class DecodedEvent:
     # --- what filters look at -----------------------------------------------------------
 
     def key_bytes(self) -> bytes | None:
-        """The key as the user sees it, as bytes: raw, or the decoded (masked) text when that is what is shown."""
+        """The key as the user sees it, as bytes: what filters search and compare.
+
+        Without masking, the bytes as written (the decoded text of a schema-registry key); with
+        masking, the masked text, and None for a key withheld (nothing of it is shown).
+        """
         raw = self.record.key
         if raw is None or (self._masker is None and not self._wire(raw)):
             return raw
         return _searchable(self.key, raw)
 
     def value_bytes(self) -> bytes | None:
+        """The value as the user sees it, as bytes (as `key_bytes`)."""
         raw = self.record.value
         if raw is None or (self._masker is None and not self._wire(raw)):
             return raw
         return _searchable(self.value, raw)
-
-    def key_raw(self) -> bytes | None:
-        """The key as written (decoded text for a schema-registry key), unmasked: for cheap pre-checks.
-
-        Every string a masked user sees, `***` aside, is in it; a filter that finds something
-        here must still find it in `key_bytes()` when `masking` is on.
-        """
-        raw = self.record.key
-        return raw if raw is None or not self._wire(raw) else self.key_bytes()
-
-    def value_raw(self) -> bytes | None:
-        raw = self.record.value
-        return raw if raw is None or not self._wire(raw) else self.value_bytes()
 
     def _wire(self, raw: bytes) -> bool:
         """A value to decode with the schema registry (what is shown is not the raw bytes)."""
@@ -111,10 +105,13 @@ class DecodedEvent:
         return [d.text if d.encoding == "text" else None for key, d in self.headers if name is None or key == name]
 
 
-def _searchable(decoded: Decoded, raw: bytes) -> bytes:
+def _searchable(decoded: Decoded, raw: bytes) -> bytes | None:
+    if decoded.encoding == "withheld":
+        return None
     if decoded.encoding == "base64" or decoded.text is None:
-        return raw
-    return decoded.text.encode("utf-8")
+        return raw  # unmasked only: masking withholds binary
+    # surrogatepass: JSON may escape a lone surrogate (`"\\ud800"`), which re-serialised text then holds.
+    return decoded.text.encode("utf-8", "surrogatepass")
 
 
 def _utf8(data: bytes | None) -> str | None:

@@ -14,9 +14,11 @@ to read_committed readers (a broker without transaction support in fetch), the s
 like any other reader does, so the target still holds each event once for that reader.
 
 The optional filter is the message browser's language (streams/jobs/selection.py). A replay
-is never masked, neither its filter nor what it writes: it re-publishes the events as they
-were written, which is why it needs the operator role on the source and on the target
-(masking rules of the target cluster apply to whoever reads the copy there).
+re-publishes the events as they were written, which is why it needs the operator role on the
+source and on the target (masking rules of the target cluster apply to whoever reads the copy
+there). Started below admin on a cluster with masking rules, its filter sees the masked
+events (`masked` of the job: which events it copies must not tell a masked value apart), and
+its target is on the same cluster or one with the same rules (streams/jobs/services.py).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def replay_partition(job: Job, part: JobPartition, context: Context) -> None:
     params = job.params
     target_topic, mapping = job.target_topic, params.get("partition_mapping", "same")
     keep_timestamps = bool(params.get("keep_timestamps", True))
-    selection = Selection(job.cluster, params.get("filter") or "", masked=False)
+    selection = Selection(job.cluster, params.get("filter") or "", masked=bool(params.get("masked")))
     matches = None if selection.everything else selection.keep
     producer = TransactionalProducer(job.target_cluster, transactional_id(job.pk, part.partition))
     try:

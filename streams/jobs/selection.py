@@ -7,10 +7,14 @@ value and builds an event only for records that hold them (to confirm what a sch
 value or masking shows); an expression builds a lazily decoded event, so only what it reads
 is decoded (JSON is parsed only for JSON fields, `needs_json`).
 
-Masking: a replay re-publishes the events as written and never masks (it needs the operator
-role on both sides). An export by someone below admin is masked (decided when it was
-created, `params["masked"]`): its contents are what that person may see, and so is what its
-filter looks at, as in the browser, so a filter cannot find out a masked value.
+Masking: an export by someone below admin is masked (decided when it was created,
+`params["masked"]`): its contents are what that person may see, and so is what its filter
+looks at, as in the browser, so a filter cannot find out a masked value. The plain filter's
+raw-bytes test is then skipped: the bytes as written never meet the filter of a user below
+admin (they could tell a masked value apart). A replay re-publishes the events as written
+(it needs the operator role on both sides), but its filter, for someone below admin, sees the
+masked event as well (`masked` of the job): which events it copies must not tell a masked
+value apart either.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ class Selection:
         self.filter = check_filter(text)
         self.masked = masked and masker_for(config) is not None
         self.registry = registry_for(cluster)
-        self._needle = self.filter.text.strip().encode() if self.filter is not None and self.filter.plain else b""
+        plain = self.filter is not None and self.filter.plain and not self.masked
+        self._needle = self.filter.text.strip().encode() if self.filter is not None and plain else b""
         # A plain filter's raw-bytes test is the whole answer unless the bytes are not what is shown.
-        self._confirm = self.registry is not None or self.masked
+        self._confirm = self.registry is not None
 
     @property
     def everything(self) -> bool:
