@@ -19,6 +19,7 @@ ENCODING_NAMES = {
     "base64": "binary, shown as base64",
     "avro": "Avro (schema registry)",
     "null": "null",
+    "withheld": "withheld: masking cannot read it",
 }
 
 
@@ -64,14 +65,17 @@ def event_row(event: DecodedEvent, cluster: str, topic: str, *, max_value: int |
 
 def copy_url(data: dict[str, Any], cluster: str, topic: str) -> str | None:
     """The produce page prefilled with this event, when its key and value are text and the link is short enough."""
-    if data["value_encoding"] == "base64" or data["key_encoding"] == "base64" or data["truncated"]:
+    shown = (data["value_encoding"], data["key_encoding"])
+    if "base64" in shown or "withheld" in shown or data["truncated"]:
         return None
     params: dict[str, str] = {"partition": str(data["partition"])}
     if data["key"] is not None:
         params["key"] = data["key"]
     if data["value"] is not None:
         params["value"] = data["value"]
-    headers = [{"key": h["key"], "value": h["value"]} for h in data["headers"] if h["encoding"] != "base64"]
+    headers = [
+        {"key": h["key"], "value": h["value"]} for h in data["headers"] if h["encoding"] not in ("base64", "withheld")
+    ]
     if headers:
         params["headers"] = json.dumps(headers, ensure_ascii=False)
     url = reverse("streams:produce", kwargs={"cluster": cluster, "topic": topic}) + "?" + urlencode(params)

@@ -21,6 +21,7 @@ from typing import Any
 import fastavro
 
 from backbone_admin.kafka.errors import InvalidRequest
+from streams.events.avro_reader import MAX_DEPTH
 from streams.events.decoding import WIRE_MAGIC
 from streams.events.registry import Registry, Schema
 
@@ -29,6 +30,10 @@ _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "st
 
 class _Mismatch(ValueError):
     """The value does not fit; the message names where."""
+
+
+class _TooDeep(_Mismatch):
+    """Nested deeper than MAX_DEPTH: no branch of a union can take it either."""
 
 
 def encode_avro(registry: Registry, subject: str, json_value: Any, *, field: str = "value") -> bytes:
@@ -46,6 +51,9 @@ def encode_with_schema(schema: Schema, json_value: Any, *, subject: str, field: 
         datum = _convert(schema.parsed, json_value, schema.named, "value")
     except _Mismatch as exc:
         message = f"the value does not match {where}: {exc}"[:500]
+        raise InvalidRequest(message, fields={field: message}) from None
+    except RecursionError:
+        message = f"the value is nested too deeply for {where}"
         raise InvalidRequest(message, fields={field: message}) from None
     buffer = io.BytesIO()
     buffer.write(bytes([WIRE_MAGIC]) + schema.schema_id.to_bytes(4, "big"))
@@ -65,19 +73,25 @@ def _type_name(schema: Any) -> str:
     return "union"
 
 
-def _convert(schema: Any, value: Any, named: dict[str, Any], where: str) -> Any:
-    """The JSON value as the datum fastavro writes for `schema` (or _Mismatch)."""
+def _convert(schema: Any, value: Any, named: dict[str, Any], where: str, depth: int = 0) -> Any:
+    """The JSON value as the datum fastavro writes for `schema` (or _Mismatch).
+
+    `depth` counts records, arrays and maps: past MAX_DEPTH the console could not show the value
+    (streams.events.avro_reader), and fastavro's writer recurses in C without a limit.
+    """
     if isinstance(schema, str):
         if schema in _PRIMITIVES:
             return _primitive(schema, None, value, where)
         if schema in named:
-            return _convert(named[schema], value, named, where)
+            return _convert(named[schema], value, named, where, depth)
         return value
     if isinstance(schema, list):
-        return _union(schema, value, named, where)
+        return _union(schema, value, named, where, depth)
     kind = schema.get("type")
     if isinstance(kind, dict | list):
-        return _convert(kind, value, named, where)
+        return _convert(kind, value, named, where, depth)
+    if kind in ("record", "error", "array", "map") and depth >= MAX_DEPTH:
+        raise _TooDeep(f"{where[:100]}… is nested deeper than {MAX_DEPTH} levels")
     if kind == "record" or kind == "error":
         if not isinstance(value, dict):
             raise _Mismatch(f"{where} must be an object for record {schema.get('name')}")
@@ -85,15 +99,17 @@ def _convert(schema: Any, value: Any, named: dict[str, Any], where: str) -> Any:
         unknown = sorted(set(value) - set(fields))
         if unknown:
             raise _Mismatch(f"{where}.{unknown[0]} is not a field of record {schema.get('name')}")
-        return {name: _convert(fields[name]["type"], v, named, f"{where}.{name}") for name, v in value.items()}
+        return {
+            name: _convert(fields[name]["type"], v, named, f"{where}.{name}", depth + 1) for name, v in value.items()
+        }
     if kind == "array":
         if not isinstance(value, list):
             raise _Mismatch(f"{where} must be a list")
-        return [_convert(schema["items"], v, named, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_convert(schema["items"], v, named, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if kind == "map":
         if not isinstance(value, dict):
             raise _Mismatch(f"{where} must be an object")
-        return {k: _convert(schema["values"], v, named, f"{where}.{k}") for k, v in value.items()}
+        return {k: _convert(schema["values"], v, named, f"{where}.{k}", depth + 1) for k, v in value.items()}
     if kind == "fixed":
         if not isinstance(value, str | bytes) and not (schema.get("logicalType") == "decimal" and _is_number(value)):
             raise _Mismatch(f"{where} must be text of {schema.get('size')} bytes (code points 0-255)")
@@ -109,14 +125,16 @@ def _convert(schema: Any, value: Any, named: dict[str, Any], where: str) -> Any:
     if isinstance(kind, str) and kind in _PRIMITIVES:
         return _primitive(kind, schema.get("logicalType"), value, where)
     if isinstance(kind, str) and kind in named:
-        return _convert(named[kind], value, named, where)
+        return _convert(named[kind], value, named, where, depth)
     return value
 
 
-def _union(branches: list[Any], value: Any, named: dict[str, Any], where: str) -> Any:
+def _union(branches: list[Any], value: Any, named: dict[str, Any], where: str, depth: int) -> Any:
     for branch in branches:
         try:
-            return _convert(branch, value, named, where)
+            return _convert(branch, value, named, where, depth)
+        except _TooDeep:
+            raise
         except _Mismatch:
             continue
     # Avro's JSON encoding of a union: {"<type name>": value}.
@@ -125,7 +143,7 @@ def _union(branches: list[Any], value: Any, named: dict[str, Any], where: str) -
         for branch in branches:
             full = _type_name(branch)
             if name in (full, full.rsplit(".", 1)[-1]):
-                return _convert(branch, inner, named, where)
+                return _convert(branch, inner, named, where, depth)
     expected = " or ".join(_type_name(b) for b in branches)
     raise _Mismatch(f"{where} matches none of {expected}")
 

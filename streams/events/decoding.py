@@ -9,29 +9,30 @@ parses; UTF-8 text without control characters; else base64. A wire-format value 
 schema cannot be had falls back to base64 with `error` saying why ("schema 42 not found in
 the registry"). Avro data is turned into JSON-able values (bytes as ISO-8859-1 text as in
 Avro's JSON encoding, timestamps and dates as ISO 8601, decimals as numbers when exact).
+
+Decoding is bounded (streams.events.avro_reader): an Avro value nested deeper than MAX_DEPTH
+is withheld as "too deeply nested to show (N bytes)" — for everyone, so masking never has to
+walk it and a masked user never gets its bytes — and one that would decode to more than its
+budget of characters or items is cut there, with a "…cut at N" marker in the value and the
+reason in `error`. JSON documents are bounded by the parser's own recursion guard: one
+nested too deeply to parse is text.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime
-import decimal
-import io
 import json
-import math
 import re
-import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-import fastavro
-
 from backbone_admin.kafka.errors import BackboneError
+from streams.events.avro_reader import MAX_DEPTH, Corrupt, TooDeep, budget, read_avro
 
 if TYPE_CHECKING:
     from streams.events.registry import Registry
 
-Encoding = Literal["json", "text", "base64", "avro", "null"]
+Encoding = Literal["json", "text", "base64", "avro", "null", "withheld"]  # withheld: masking could not read it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,35 +140,32 @@ def _decode_wire(data: bytes, registry: Registry) -> Decoded:
         return decode_binary(data, error=f"schema {schema_id} is {schema.schema_type}, which is shown as base64")
     if schema.unbounded:
         return decode_binary(data, error=f"schema {schema_id} has arrays of empty items; such values are not decoded")
-    buffer = io.BytesIO(payload)
     try:
-        datum = fastavro.schemaless_reader(buffer, schema.parsed, None)
-    except Exception as exc:  # noqa: BLE001 — corrupt data makes fastavro raise EOFError, ValueError, IndexError, …
+        value, cut = read_avro(schema.reader, payload)
+    except TooDeep:
+        return too_deep(data, schema_id)
+    except Corrupt as exc:
+        return decode_binary(data, error=f"not Avro of schema {schema_id}: {exc}"[:300])
+    except Exception as exc:  # noqa: BLE001 — a logical type's conversion (ValueError, OverflowError), a schema it cannot read
         return decode_binary(data, error=f"not Avro of schema {schema_id}: {type(exc).__name__}: {exc}"[:300])
-    left = len(payload) - buffer.tell()
-    if left:
-        return decode_binary(data, error=f"{left} byte(s) left over after decoding with schema {schema_id}")
-    value = jsonable(datum)
-    return Decoded(text=json.dumps(value, ensure_ascii=False), encoding="avro", json=value, schema_id=schema_id)
+    error = None
+    if cut is not None:
+        chars, items = budget(len(payload))
+        error = (
+            f"{cut.removeprefix('…')}: a value of {len(payload):,} bytes is decoded to at most {chars:,} characters "
+            f"and {items:,} items here; download it for all of it"
+        )
+    text = json.dumps(value, ensure_ascii=False)
+    return Decoded(text=text, encoding="avro", json=value, schema_id=schema_id, error=error)
 
 
-def jsonable(value: Any) -> Any:
-    """An Avro datum as JSON-able data (what `json.dumps` and a browser's JSON.parse accept)."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("latin-1")  # Avro's JSON encoding of bytes and fixed
-    if isinstance(value, decimal.Decimal):
-        as_float = float(value)
-        return as_float if math.isfinite(as_float) and decimal.Decimal(repr(as_float)) == value else str(value)
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
+def too_deep(data: bytes, schema_id: int | None = None) -> Decoded:
+    """A value nested too deeply to show: said so, with its size, never its bytes (masked or not)."""
+    size = len(data)
+    return Decoded(
+        text=f"too deeply nested to show ({size:,} bytes)",
+        encoding="withheld",
+        schema_id=schema_id,
+        error=f"too deeply nested to show: more than {MAX_DEPTH} levels of records, arrays and maps "
+        f"({size:,} bytes as written)",
+    )

@@ -14,6 +14,7 @@ million timeouts.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import socket
 import ssl
@@ -31,6 +32,7 @@ import fastavro
 from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka.client import require_cluster, timeout
 from backbone_admin.kafka.errors import ClusterUnavailable, InvalidRequest
+from streams.events.avro_reader import Reader, compile_reader
 
 DOWN_SECONDS = 10.0
 MISSING_SECONDS = 60.0
@@ -51,6 +53,11 @@ class Schema:
     # Arrays or maps of items that take no bytes (null, empty records): a 10-byte value could
     # claim 2**60 of them, and decoding would never end. Such values are not decoded.
     unbounded: bool = False
+
+    @functools.cached_property
+    def reader(self) -> Reader:
+        """The bounded reader of this Avro schema's values (compiled on first use, kept with the schema)."""
+        return compile_reader(self.parsed, self.named)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,45 @@ class EventCodec:
     def dumps(self, event: DecodedEvent) -> str:
         from streams.events.serialize import event_json
 
-        return json.dumps(event_json(event, max_value=self.max_value), separators=(",", ":"), ensure_ascii=False)
+        try:
+            data = event_json(event, max_value=self.max_value)
+            return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        except Exception as exc:  # noqa: BLE001 — one event that cannot be written never stops a tail
+            record = event.record
+            # One line, no traceback: an event like it may come many times a second.
+            log.warning(
+                "live tail of %s/%s: event %s:%s cannot be shown: %s",
+                self.cluster.name,
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            return json.dumps(unshowable(record, type(exc).__name__), separators=(",", ":"), ensure_ascii=False)
+
+
+def unshowable(record: Record, reason: str) -> dict[str, Any]:
+    """The event JSON of a record that could not be written: where it is and its size, none of its contents."""
+    error = f"this event could not be shown ({reason}); open it on its own page"
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "timestamp_type": record.timestamp_type,
+        "key": None,
+        "key_encoding": "withheld",
+        "value": f"could not be shown ({record.size:,} bytes)",
+        "value_encoding": "withheld",
+        "headers": [],
+        "size": record.size,
+        "truncated": False,
+        "schema_id": None,
+        "key_schema_id": None,
+        "key_error": error,
+        "value_error": error,
+        "masked": False,
+    }
 
 
 @dataclass
