@@ -423,3 +423,28 @@ def test_an_event_that_cannot_be_written_does_not_stop_the_tail(
         hub.leave(tail, viewer)
     finally:
         assert hub.close_all(10)
+
+
+@pytest.mark.django_db
+def test_downloads_give_admins_the_bytes_and_never_unmasked_bytes_below_admin(
+    avro_topic: tuple[str, dict[str, bytes]],
+    make_user: Any,
+    clusters_file: Callable[[str], Path],
+    schema_registry: RegistryServer,
+) -> None:
+    topic, values = avro_topic
+    url = f"/clusters/local/topics/{topic}/messages/event/download/"
+    admin = Client()
+    admin.force_login(make_user("admin"))
+    deep = admin.get(url, {"partition": 0, "offset": 1, "part": "value"})
+    assert deep.status_code == 200 and deep.content == values["deep"]
+    clusters_file(
+        "clusters:\n  - name: local\n    bootstrap_servers: '{LOCAL}'\n"
+        f"    schema_registry_url: {schema_registry.url}\n    masking: {{fields: [secret]}}\n"
+    )
+    reader = Client()
+    reader.force_login(make_user("reader"))
+    assert reader.get(url, {"partition": 0, "offset": 1, "part": "value"}).status_code == 403
+    cut = reader.get(url, {"partition": 0, "offset": 2, "part": "value"})
+    assert cut.status_code == 200 and cut.content != values["bomb"]
+    assert json.loads(cut.content)["items"][-1] == "…cut at 640,064 characters"
