@@ -23,6 +23,9 @@ from streams.browse.reading import END, EVENTS_BUDGET, LIMIT, POLL_WAIT, Scan
 # Matches held back while a lagging partition has not been read up to their time; beyond
 # this they are handed out anyway.
 LOOSE_MATCHES = 5_000
+# Bytes read between looks at the clock when no filter runs (text or key candidates pass over most
+# events without one); after a filter the clock is looked at every time.
+CHECK_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class SearchScan(Scan):
         self._assign({p: partitions[p].position for p in active})
         max_events, max_bytes = self._max_events, self._max_bytes
         read, topic = self.reader.read_messages, self.topic
+        next_check = self.bytes + CHECK_BYTES
         while active:
             reason = self._out_of_time() or self._spent()
             if reason:
@@ -171,7 +175,8 @@ class SearchScan(Scan):
                         part.stop(END)  # events written after the request began wait for the next page
                         reassign = True
                         continue
-                    if events & 255 == 255:
+                    if events & 255 == 255 or nbytes >= next_check:
+                        next_check = nbytes + CHECK_BYTES
                         self.events, self.bytes = events, nbytes
                         reason = self._out_of_time()
                         if reason:
@@ -202,6 +207,11 @@ class SearchScan(Scan):
                     found = matcher(record)
                     if found is not None:
                         pending[p].append((record, found))
+                    # A filter may cost far more than reading (wildcards over big documents): the
+                    # clock is looked at after each one, not every 256 events.
+                    if (reason := self._out_of_time()) is not None:
+                        self.stop_all(reason)
+                        return
             finally:
                 self.events, self.bytes = events, nbytes
                 for p, msg in last.items():
@@ -249,6 +259,9 @@ class SearchScan(Scan):
                     found = matcher(record)
                     if found is not None:
                         pending[p].append((record, found))
+                    if (reason := self._out_of_time()) is not None:  # after each filter (as forwards)
+                        self.stop_all(reason)
+                        return
                 start = windows[p][0]
                 part.position = start  # the whole window is done, missing offsets included
                 if records:
