@@ -258,6 +258,10 @@ SEARCH_MAX_BYTES = env.int("SEARCH_MAX_BYTES", default=100 * 1024**3)
 SEARCH_DEFAULT_SECONDS = env.float("SEARCH_DEFAULT_SECONDS", default=10.0)
 SEARCH_MAX_SECONDS = env.float("SEARCH_MAX_SECONDS", default=300.0)
 SEARCH_API_MAX_SECONDS = env.float("SEARCH_API_MAX_SECONDS", default=25.0)
+# Search websockets: SEARCH_THREADS run at once per web process, at most SEARCH_MAX_PER_USER of one
+# user's; the others wait (told their place) and start fairly across users (streams/browse/slots.py).
+SEARCH_THREADS = env.int("SEARCH_THREADS", default=8)
+SEARCH_MAX_PER_USER = env.int("SEARCH_MAX_PER_USER", default=2)
 # Most topics one key timeline reads.
 KEY_TIMELINE_MAX_TOPICS = env.int("KEY_TIMELINE_MAX_TOPICS", default=20)
 

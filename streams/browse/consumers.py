@@ -9,6 +9,9 @@ time per socket: a new one cancels the one running.
 
 The reader role is checked when the socket opens and again (at most every ACCESS_TTL s) before
 pushes, like every viewer socket; the ASGI stack refuses other origins and anonymous users.
+Searches share the process's SEARCH_THREADS threads fairly (streams.browse.slots): a user runs
+at most SEARCH_MAX_PER_USER at once, and a search that has to wait is told why and its place
+(`{"type": "queued", "position": 2, "reason": "..."}`) before it starts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,15 +38,13 @@ from streams.browse.browse import Hit
 from streams.browse.positions import Cursor
 from streams.browse.query import MessageQuery, budget_for, parse_query, run_query
 from streams.browse.reading import Scan
+from streams.browse.slots import queued_message, search_pool
 from streams.events.serialize import DecodedEvent
 
-# Searches running at once in this process; more wait for a free thread (and say so).
-SEARCH_THREADS = 8
 PROGRESS_EVERY = 0.5  # seconds
 # Parameters a continue/back link keeps (the start parameters give way to the cursor).
 KEPT = ("partition", "key", "all_partitions", "q", "limit", "direction", "max_events", "max_bytes", "max_seconds")
 log = logging.getLogger("backbone.search")
-_pool = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="search")
 
 
 class SearchConsumer(broadcast.ViewerConsumer):
@@ -92,6 +93,7 @@ class SearchConsumer(broadcast.ViewerConsumer):
     def _stop(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+            search_pool().wake()  # a search still waiting leaves the queue
 
     async def _start(self, params: dict[str, Any]) -> None:
         self._stop()
@@ -105,7 +107,10 @@ class SearchConsumer(broadcast.ViewerConsumer):
         cancel = self._cancel = threading.Event()
         await self.send_json({"type": "started", "search": search})
         loop = asyncio.get_running_loop()
-        loop.run_in_executor(_pool, self._run, query, params, cancel, loop, search)
+        user = self.scope["user"]
+        ticket = search_pool().submit(user.pk, partial(self._run, query, params, cancel, loop, search), cancel)
+        if not ticket.started:
+            await self.send_json({"type": "queued", "search": search, **queued_message(ticket)})
 
     async def _push(self, message: dict[str, Any], cancel: threading.Event) -> None:
         if cancel.is_set() and message["type"] == "hit":
