@@ -251,6 +251,8 @@ TAIL_METADATA_INTERVAL = env.float("TAIL_METADATA_INTERVAL", default=10.0)
 # of your proxy); the page streams results over a websocket for up to SEARCH_MAX_SECONDS.
 BROWSE_DEFAULT_LIMIT = env.int("BROWSE_DEFAULT_LIMIT", default=50)
 BROWSE_MAX_VALUE = env.int("BROWSE_MAX_VALUE", default=2000)
+# A page of events ends once they hold this many bytes (its first event always shown; 0: no bound).
+BROWSE_MAX_PAGE_BYTES = env.int("BROWSE_MAX_PAGE_BYTES", default=8 * 1024 * 1024)
 SEARCH_DEFAULT_EVENTS = env.int("SEARCH_DEFAULT_EVENTS", default=1_000_000)
 SEARCH_MAX_EVENTS = env.int("SEARCH_MAX_EVENTS", default=100_000_000)
 SEARCH_DEFAULT_BYTES = env.int("SEARCH_DEFAULT_BYTES", default=1024**3)

@@ -355,4 +355,5 @@ def run_query(
         on_progress=on_progress,
     )
     events = [hit.event if hit.event is not None else decoder(hit.record) for hit in page.hits]
+    notes.extend(page.notes)  # e.g. a page cut short by BROWSE_MAX_PAGE_BYTES
     return Result(query=query, page=page, events=events, key_partitions=key_partitions, notes=notes)

@@ -98,6 +98,8 @@ def test_the_page_says_why_it_ended_and_the_event_page_has_the_whole_value(
     client.force_login(make_user("reader"))
     page = client.get(f"/clusters/local/topics/{topic}/messages/", {"limit": 300})
     assert page.status_code == 200 and page.content.decode().count('<tr data-id="') == 7
+    assert "this page ends after 7 events" in page.content.decode()  # the page says why
+    assert result.notes == result.page.notes  # and the API's `notes`
     whole = client.get(f"/clusters/local/topics/{topic}/messages/event/", {"partition": 1, "offset": 11})
     assert whole.status_code == 200
     body = whole.content.decode()
