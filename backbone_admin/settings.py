@@ -242,6 +242,9 @@ TAIL_QUEUE_BYTES = env.int("TAIL_QUEUE_BYTES", default=4 * 1024 * 1024)
 TAIL_IN_FLIGHT = env.int("TAIL_IN_FLIGHT", default=4)
 TAIL_MAX_VALUE = env.int("TAIL_MAX_VALUE", default=4096)
 TAIL_METADATA_INTERVAL = env.float("TAIL_METADATA_INTERVAL", default=10.0)
+# A user may have at most TAIL_MAX_PER_USER live tails open per web process; one more is closed
+# with 4429 and the reason.
+TAIL_MAX_PER_USER = env.int("TAIL_MAX_PER_USER", default=5)
 
 # Message browser and search (streams/browse): pages of 1-500 events, BROWSE_DEFAULT_LIMIT unless
 # asked; values longer than BROWSE_MAX_VALUE characters are cut in lists (whole in the detail).
@@ -332,6 +335,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backbone_admin.api.errors.exception_handler",
+    # JSON bodies with a lone surrogate (`"\\ud800"`) are a 400 here, before any view (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "backbone_admin.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -6,7 +6,9 @@ derandomized so a run is repeatable. Each answer must be below 500, an error in 
 shape `{"error": str, "fields": {...}}`, within the cluster timeout + 1 s, and what the schema
 says (status code, content type, body). Path parameters point at a topic, a policy and a token
 this module creates, so the fuzzing never touches another test's data; topics it creates are
-named `fuzz-…` and deleted afterwards.
+named `fuzz-…` and deleted afterwards. What a schema does not generate (lone surrogates,
+control characters, huge values, the filter language) and the websocket handshakes are fuzzed
+in tests/test_input_fuzz.py.
 """
 
 from __future__ import annotations

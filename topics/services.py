@@ -6,7 +6,6 @@ Every function checks the role first, validates everything before the broker is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from django.http import HttpRequest
 
 from backbone_admin import broadcast
 from backbone_admin.audit import audited
-from backbone_admin.kafka import Conflict, InvalidRequest, TopicMetadata, topic_metadata
+from backbone_admin.kafka import Conflict, InvalidRequest, TopicMetadata, names, topic_metadata
 from backbone_admin.kafka import topics as gateway
 from backbone_admin.kafka.cluster import broker_count
 from backbone_admin.models import Role
@@ -24,9 +23,6 @@ from backbone_admin.roles import require_role
 from topics import listing
 from topics.configs import SPECS, validate_topic_configs
 from topics.retention import check_guardrails
-
-TOPIC_NAME_MAX = 249
-_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 @dataclass(frozen=True)
@@ -59,16 +55,8 @@ def _human(name: str, value: str | None) -> str:
 
 
 def topic_name_problem(name: str) -> str | None:
-    """Why Kafka would refuse the name, or None."""
-    if not name:
-        return "a topic needs a name"
-    if name in (".", ".."):
-        return "a topic cannot be named `.` or `..`"
-    if len(name) > TOPIC_NAME_MAX:
-        return f"a topic name is at most {TOPIC_NAME_MAX} characters (this one has {len(name)})"
-    if not _LEGAL.match(name):
-        return "a topic name may only contain letters, digits, `.`, `_` and `-`"
-    return None
+    """Why Kafka would refuse to create a topic of this name, or None (the gateway's rule: it checks again)."""
+    return names.new_topic_problem(name)
 
 
 def _collision(name: str, existing: Sequence[str]) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
 
+from backbone_admin.kafka import names
 from backbone_admin.kafka.client import raise_translated, require_cluster, writable_cluster
 from backbone_admin.kafka.isolation import run
 from backbone_admin.kafka.types import GroupMember, GroupSummary
@@ -47,6 +48,7 @@ def _group_failure(cluster_name: str, group_id: str, answer: tuple[str, int, str
 
 def committed_offsets(cluster_name: str, group_ids: Sequence[str]) -> dict[str, dict[Partition, int]]:
     """Committed offsets of each group; partitions without a committed offset are left out."""
+    names.groups(group_ids)
     cluster = require_cluster(cluster_name)
     result: dict[str, dict[Partition, int]] = {}
     for start in range(0, len(group_ids), GROUP_BATCH):
@@ -62,6 +64,7 @@ def committed_offsets(cluster_name: str, group_ids: Sequence[str]) -> dict[str, 
 
 def group_members(cluster_name: str, group_id: str) -> tuple[str, list[GroupMember]]:
     """(state, members) of one group."""
+    names.group(group_id)
     cluster = require_cluster(cluster_name)
     what = f"describing group `{group_id}`"
     answer = run(cluster, "describe_groups", [group_id], what=what)[group_id]
@@ -105,6 +108,7 @@ def describe_groups(cluster_name: str, group_ids: Sequence[str]) -> dict[str, Gr
     A group whose description failed is left out (the caller shows it as unknown); a
     cluster that does not answer raises as usual.
     """
+    names.groups(group_ids)
     cluster = require_cluster(cluster_name)
     result: dict[str, GroupDescription] = {}
     for start in range(0, len(group_ids), GROUP_BATCH):
@@ -118,6 +122,7 @@ def describe_groups(cluster_name: str, group_ids: Sequence[str]) -> dict[str, Gr
 
 def describe_group(cluster_name: str, group_id: str) -> GroupDescription:
     """One group's state, assignor, coordinator and members."""
+    names.group(group_id)
     cluster = require_cluster(cluster_name)
     what = f"describing group `{group_id}`"
     answer = run(cluster, "describe_groups", [group_id], what=what)[group_id]
@@ -128,11 +133,14 @@ def describe_group(cluster_name: str, group_id: str) -> GroupDescription:
 
 def alter_offsets(cluster_name: str, group_id: str, offsets: Mapping[Partition, int]) -> None:
     """Commit the given offsets for an empty group (Kafka refuses it for an active one: 409)."""
+    names.group(group_id)
+    names.topics({t for t, _ in offsets})
     cluster = writable_cluster(cluster_name, "changing consumer group offsets")
     request = [(t, p, o) for (t, p), o in sorted(offsets.items())]
     run(cluster, "alter_group_offsets", group_id, request, what=f"changing offsets of group `{group_id}`")
 
 
 def delete_groups(cluster_name: str, group_ids: Sequence[str]) -> None:
+    names.groups(group_ids)
     cluster = writable_cluster(cluster_name, "deleting consumer groups")
     run(cluster, "delete_groups", list(group_ids), what=f"deleting group(s) {', '.join(group_ids)}")

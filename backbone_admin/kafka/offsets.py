@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from backbone_admin.kafka import records
+from backbone_admin.kafka import names, records
 from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait
 from backbone_admin.kafka.types import Watermarks
 
@@ -17,6 +17,7 @@ Partition = tuple[str, int]
 def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSpec, what: str) -> dict[Partition, int]:
     if not partitions:
         return {}
+    names.topics({t for t, _ in partitions})
     cluster = require_cluster(cluster_name)
     request = {TopicPartition(t, p): spec for t, p in partitions}
     admin = admin_client(cluster)

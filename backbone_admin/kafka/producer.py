@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from django.conf import settings
 
+from backbone_admin.kafka import names
 from backbone_admin.kafka.client import (
     base_config,
     build_client,
@@ -45,6 +46,13 @@ def _producer(cluster_name: str) -> Producer:
         return producer
 
 
+def _check(topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+    names.topic(topic)
+    names.payload(key, "key")
+    names.payload(value, "value")
+    names.headers(headers)
+
+
 def _record(
     value: bytes | None,
     key: bytes | None,
@@ -72,8 +80,10 @@ def produce(
     timestamp_ms: int | None = None,
 ) -> None:
     """Queue one record; call `flush()` to wait for delivery."""
+    pairs = list((headers or {}).items())
+    _check(topic, key, value, pairs)
     producer = _producer(cluster_name)
-    kwargs = _record(value, key, list((headers or {}).items()), partition, timestamp_ms)
+    kwargs = _record(value, key, pairs, partition, timestamp_ms)
     try:
         producer.produce(topic, **kwargs)
     except BufferError:
@@ -104,6 +114,7 @@ def produce_sync(
     timestamp_ms: int | None = None,
 ) -> tuple[int, int, int]:
     """Produce one record and wait for the broker's answer: (partition, offset, timestamp ms)."""
+    _check(topic, key, value, headers or [])
     cluster = require_cluster(cluster_name)
     producer = _producer(cluster_name)
     what = f"producing to `{topic}`"

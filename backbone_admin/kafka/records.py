@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from backbone_admin.clusters import ClusterConfig
-from backbone_admin.kafka import errors
+from backbone_admin.kafka import errors, names
 from backbone_admin.kafka.client import base_config, build_client, raise_translated, require_cluster, timeout
 
 # Consumers kept per cluster between requests; more are built when more readers run at once.
@@ -135,6 +135,7 @@ class Reader:
 
     def assign(self, topic: str, starts: Mapping[int, int]) -> None:
         """Read `topic` from these offsets per partition (EARLIEST / LATEST allowed)."""
+        names.topic(topic)
         self.topic = topic
         self.positions = dict(starts)
         self.at_end = set()
@@ -341,6 +342,7 @@ def fetched_watermarks(
     read); what a fetch returns is dropped. Partitions whose leader does not answer within
     ENDS_WAIT are left out: the caller keeps what it had.
     """
+    names.topics({t for t, _ in hints})
     cluster = require_cluster(cluster_name)
     wanted = {tp: hint for tp, hint in hints.items() if hint >= 0}
     if not wanted:

@@ -12,13 +12,14 @@ import time
 
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
 
-from backbone_admin.kafka import errors
+from backbone_admin.kafka import errors, names
 from backbone_admin.kafka.client import raise_translated, timeout
 from backbone_admin.kafka.records import EARLIEST, Reader
 
 
 def partitions_of(reader: Reader, topic: str) -> list[int]:
     """The partition ids of `topic` (TopicNotFound when the cluster does not have it)."""
+    names.topic(topic)
     what = f"reading the partitions of `{topic}`"
     try:
         metadata = reader.consumer.list_topics(topic, timeout=timeout())
@@ -54,6 +55,7 @@ def end_offsets(reader: Reader, topic: str, partitions: list[int]) -> dict[int, 
     resolves in the background after `assign`: an event produced once the tail said `live`
     could land before that resolution and never be read.
     """
+    names.topic(topic)
     what = f"reading the end offsets of `{topic}`"
     deadline = time.monotonic() + timeout()
     ends: dict[int, int] = {}

@@ -11,7 +11,7 @@ from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from backbone_admin.kafka import errors
+from backbone_admin.kafka import errors, names
 from backbone_admin.kafka.client import admin_client, call, require_cluster, timeout, wait, writable_cluster
 from backbone_admin.kafka.cluster import is_internal_topic
 from backbone_admin.kafka.types import ConfigValue, PartitionInfo, TopicMetadata
@@ -37,6 +37,8 @@ def create_topic(
     configs: Mapping[str, str] | None = None,
     validate_only: bool = False,
 ) -> None:
+    names.new_topic(name)
+    names.configs(configs or {})
     cluster = writable_cluster(cluster_name, "creating topics")
     new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(configs or {}))
     futures = admin_client(cluster).create_topics(
@@ -46,6 +48,7 @@ def create_topic(
 
 
 def delete_topic(cluster_name: str, name: str) -> None:
+    names.topic(name)
     cluster = writable_cluster(cluster_name, "deleting topics")
     futures = admin_client(cluster).delete_topics([name], operation_timeout=timeout(), request_timeout=timeout())
     wait(futures[name], cluster, f"deleting topic `{name}`")
@@ -53,6 +56,7 @@ def delete_topic(cluster_name: str, name: str) -> None:
 
 def create_partitions(cluster_name: str, name: str, total: int) -> None:
     """Raise the topic's partition count to `total`."""
+    names.topic(name)
     cluster = writable_cluster(cluster_name, "adding partitions")
     futures = admin_client(cluster).create_partitions(
         [NewPartitions(name, total)], operation_timeout=timeout(), request_timeout=timeout()
@@ -75,6 +79,7 @@ def _config_value(entry: ConfigEntry) -> ConfigValue:
 
 def describe_topic_configs(cluster_name: str, topics: Sequence[str]) -> dict[str, dict[str, ConfigValue]]:
     """Configs of many topics, batched; sensitive values are never returned."""
+    names.topics(topics)
     cluster = require_cluster(cluster_name)
     admin = admin_client(cluster)
     pending: list[tuple[str, Future[dict[str, ConfigEntry]]]] = []
@@ -94,6 +99,8 @@ def alter_topic_configs(
     cluster_name: str, topic: str, *, set_values: Mapping[str, str], delete: Sequence[str] = ()
 ) -> None:
     """Incremental alter: SET the given values, DELETE (back to default) the named ones; one request."""
+    names.topic(topic)
+    names.configs({**set_values, **dict.fromkeys(delete)})
     cluster = writable_cluster(cluster_name, "changing topic configs")
     entries = [
         ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in set_values.items()
@@ -112,6 +119,7 @@ def alter_topic_configs(
 
 def describe_topic(cluster_name: str, name: str) -> TopicMetadata:
     """One topic's partitions (DescribeTopics); TopicNotFound when the cluster does not have it."""
+    names.topic(name)
     cluster = require_cluster(cluster_name)
     admin = admin_client(cluster)
     what = f"describing topic `{name}`"

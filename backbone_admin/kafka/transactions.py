@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from backbone_admin.clusters import ClusterConfig
-from backbone_admin.kafka import errors
+from backbone_admin.kafka import errors, names
 from backbone_admin.kafka.client import base_config, build_client, raise_translated, timeout, writable_cluster
 
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
@@ -32,6 +32,7 @@ class TransactionalProducer:
     """A librdkafka producer with `transactional.id`, idempotence and acks=all."""
 
     def __init__(self, cluster_name: str, transactional_id: str, *, tuning: dict[str, Any] | None = None) -> None:
+        names.text(transactional_id, "transactional id")
         self.cluster: ClusterConfig = writable_cluster(cluster_name, "producing")
         self.transactional_id = transactional_id
         conf = base_config(self.cluster)
@@ -87,6 +88,10 @@ class TransactionalProducer:
         timestamp_ms: int | None = None,
     ) -> None:
         """Queue one record in the open transaction; waits for room when the local queue is full."""
+        names.topic(topic)
+        names.payload(key, "key")
+        names.payload(value, "value")
+        names.headers(headers)
         kwargs: dict[str, Any] = {"value": value, "key": key, "headers": headers}
         if partition is not None:
             kwargs["partition"] = partition

@@ -27,7 +27,8 @@
     4400: "the filter or rate was refused",
     4401: "you are no longer logged in: reload the page to log in",
     4403: "your access to this cluster was taken away",
-    4404: "the topic does not exist (any more)"
+    4404: "the topic does not exist (any more)",
+    4429: "you have too many live tails open: close one, then apply again"
   };
 
   var ws = null;

@@ -29,6 +29,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from backbone_admin import broadcast
+from backbone_admin.api.parsers import surrogate_at
 from backbone_admin.clusters import ClusterConfig, get_cluster
 from backbone_admin.kafka import BackboneError
 from backbone_admin.models import Role
@@ -78,6 +79,13 @@ class SearchConsumer(broadcast.ViewerConsumer):
     async def disconnect(self, code: int) -> None:
         self._stop()
 
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:  # said to the page below, never a 1011
+            return None
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         action = content.get("action") if isinstance(content, dict) else None
         if action == "cancel":
@@ -85,10 +93,18 @@ class SearchConsumer(broadcast.ViewerConsumer):
         elif action == "search":
             if not await self.allowed(fresh=True):
                 return
-            params = content.get("params")
-            await self._start(params if isinstance(params, dict) else {})
+            params = content.get("params", {})
+            if not isinstance(params, dict):
+                await self._refuse("params", "the search parameters are a JSON object")
+                return
+            await self._start(params)
         else:
-            await self.send_json({"type": "error", "error": "unknown action: send search or cancel", "fields": {}})
+            await self._refuse(
+                "action", 'messages are JSON: {"action": "search", "params": {...}} or {"action": "cancel"}'
+            )
+
+    async def _refuse(self, field: str, problem: str) -> None:
+        await self.send_json({"type": "error", "error": f"{field}: {problem}", "fields": {field: problem}})
 
     def _stop(self) -> None:
         if self._cancel is not None:
@@ -99,6 +115,10 @@ class SearchConsumer(broadcast.ViewerConsumer):
         self._stop()
         self._search += 1
         search = self._search
+        # JSON may spell a lone surrogate (`"\\ud800"`): no text the search can use (api/parsers.py).
+        if (where := surrogate_at(params)) is not None:
+            await self._refuse(where, "not valid Unicode text: it holds a lone surrogate")
+            return
         try:
             query = parse_query({k: v for k, v in params.items() if isinstance(v, str | int | float)})
         except BackboneError as exc:

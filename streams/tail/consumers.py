@@ -11,11 +11,17 @@ sends JSON messages:
     {"status": "unavailable", "error": "..."}            the cluster does not answer; retrying
     {"seq": 7, "events": [event, ...], "dropped": 12,
      "dropped_by": {"rate": 12, "queue": 0, "paused": 0}}
-    {"error": "...", "fields": {...}}                    then the socket closes (4400 bad filter
-                                                         or rate, 4404 unknown or deleted topic,
-                                                         4503 cluster unavailable: reconnect later)
+    {"error": "...", "fields": {...}, "code": 4503}      then the socket closes (4400 bad filter,
+                                                         rate or topic name, 4404 unknown or deleted
+                                                         topic, 4429 the user has TAIL_MAX_PER_USER
+                                                         tails open, 4503 cluster unavailable:
+                                                         reconnect later)
 
 and reads `{"ack": seq}` (after each push), `{"action": "pause"}`, `{"action": "resume"}`.
+Only a viewer that may not see the topic is refused before the handshake completes (403: the
+topic is not confirmed); every other refusal is said on the open socket, then closed with its
+code, so a browser hears why even when the cluster takes its whole timeout to not answer
+(Daphne drops a handshake that is not accepted within 5 s).
 A client has at most TAIL_IN_FLIGHT pushes unacknowledged; what arrives meanwhile waits in
 its bounded queue. That is what keeps a stalled browser from growing the server's memory:
 the web server itself would buffer every push for a client that does not read.
@@ -37,7 +43,14 @@ from backbone_admin.kafka.errors import BackboneError
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role
-from streams.tail.hub import CLOSE_BAD_REQUEST, CLOSE_NOT_FOUND, CLOSE_UNAVAILABLE, TopicTail, hub
+from streams.tail.hub import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAVAILABLE,
+    TopicTail,
+    hub,
+)
 from streams.tail.options import tail_options
 from streams.tail.viewer import Viewer
 
@@ -46,6 +59,7 @@ PUSH_EVENTS = 500
 PUSH_BYTES = 1024 * 1024
 # The client only ever sends short control messages.
 MAX_CLIENT_MESSAGE = 200
+CLOSE_CODES = {404: CLOSE_NOT_FOUND, 429: CLOSE_TOO_MANY, 503: CLOSE_UNAVAILABLE}
 
 
 class TailConsumer(broadcast.ViewerConsumer):
@@ -58,6 +72,7 @@ class TailConsumer(broadcast.ViewerConsumer):
     masked = True
     viewer: Viewer | None = None
     tail: TopicTail | None = None
+    _owner: int | None = None  # the user whose tail this socket counts as (hub.reserve)
     _pump_task: asyncio.Task[None] | None = None
 
     def authorize(self, user: Any) -> bool:
@@ -80,13 +95,15 @@ class TailConsumer(broadcast.ViewerConsumer):
             return
         if not await self.allowed(fresh=True):
             return  # refused before the handshake completes: no topic name is confirmed
+        await self.accept()
         try:
+            hub.reserve(user.pk)
+            self._owner = user.pk
             query = parse_qs(self.scope.get("query_string", b"").decode("utf-8", "replace"))
             flt, rate = tail_options(query.get("filter", [""])[0], query.get("rate", [""])[0])
             await asyncio.to_thread(describe_topic, self.cluster, self.topic)
         except BackboneError as exc:
-            code = {404: CLOSE_NOT_FOUND, 503: CLOSE_UNAVAILABLE}.get(exc.status, CLOSE_BAD_REQUEST)
-            await self.accept()
+            code = CLOSE_CODES.get(exc.status, CLOSE_BAD_REQUEST)
             await self.send_json({"error": exc.message, "fields": exc.fields, "code": code})
             await self.close(code=code)
             return
@@ -109,11 +126,13 @@ class TailConsumer(broadcast.ViewerConsumer):
             clock=time.monotonic,
         )
         self._sent = self._acked = 0
-        await self.accept()
         self.tail = hub.join(self.cluster, self.topic, self.viewer)
         self._pump_task = asyncio.create_task(self._pump())
 
     async def disconnect(self, code: int) -> None:
+        if self._owner is not None:
+            hub.release(self._owner)
+            self._owner = None
         if self.tail is not None and self.viewer is not None:
             hub.leave(self.tail, self.viewer)
             self.tail = None

@@ -61,6 +61,7 @@ RETRY_MAX = 10.0
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAVAILABLE = 4503
+CLOSE_TOO_MANY = 4429
 
 # Names this process's tails in the registry every web process shares (backbone_admin.broadcast).
 _PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -305,14 +306,45 @@ def _matches(flt: Filter, item: Item) -> bool:
         return False
 
 
+class TooManyTails(BackboneError):
+    """The user has TAIL_MAX_PER_USER live tails open in this process already."""
+
+    status = 429
+
+
 class TailHub:
     """The process's tails, keyed by (cluster, topic)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._tails: dict[tuple[str, str], TopicTail] = {}
+        self._held: dict[object, int] = {}  # live tail sockets per user (`reserve` … `release`)
         self._open: set[TopicTail] = set()  # started and not yet closed (stopping ones included)
         self.control = TailControl(self.lock, self._registered, self.topic_deleting)
+
+    def reserve(self, owner: object) -> None:
+        """Count one more live tail socket for `owner`; TooManyTails when TAIL_MAX_PER_USER are open.
+
+        Per process, like the tails themselves: each viewer costs its process a queue and a
+        share of a consumer, and a user opening hundreds (one consumer per topic) would cost
+        the process a thread and a Kafka client each.
+        """
+        limit = int(settings.TAIL_MAX_PER_USER)
+        with self.lock:
+            held = self._held.get(owner, 0)
+            if held >= limit:
+                raise TooManyTails(
+                    f"you have {held} live tails open on this server, at most {limit} per user: "
+                    "close one (another tab or window) to open this one",
+                    fields={"tails": f"at most {limit} per user"},
+                )
+            self._held[owner] = held + 1
+
+    def release(self, owner: object) -> None:
+        with self.lock:
+            held = self._held.pop(owner, 0) - 1
+            if held > 0:
+                self._held[owner] = held
 
     def join(self, cluster: str, topic: str, viewer: Viewer) -> TopicTail:
         with self.lock:
