@@ -100,6 +100,8 @@
       rows.insertAdjacentHTML("beforeend", message.html);
       localTimes(rows);
       status.textContent = "Searching… found " + message.found;
+    } else if (message.type === "queued") {
+      status.textContent = "Waiting to start (place " + message.position + "): " + message.reason + ".";
     } else if (message.type === "progress") {
       status.textContent = "Searching… read " + message.scanned.toLocaleString() + " events, found " + message.found;
     } else if (message.type === "done") {

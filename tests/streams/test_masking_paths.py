@@ -46,7 +46,7 @@ from streams.events.filters import parse_filter
 from streams.events.masking import WITHHELD
 from streams.jobs.selection import Selection
 from streams.routing import websocket_urlpatterns
-from tests.conftest import _subprocess_env, daphne_server, independent_client_config
+from tests.conftest import _subprocess_env, daphne_server, independent_client_config, screenshot
 from tests.streams.browse_helpers import create_topic, produce
 from tests.streams.jobs_helpers import own_worker, wait_for
 from tests.streams.masking_helpers import (
@@ -440,3 +440,20 @@ def test_a_masked_key_cannot_be_looked_up_below_admin(here: World, make_user: An
     # A key masking leaves alone is found as before.
     shown = _api(reader).get(f"/api/clusters/local/topics/{here.topic}/messages/?key=k-text")
     assert [e["key"] for e in shown.json()["results"]] == ["k-text"]
+
+
+@pytest.mark.browser
+def test_the_page_shows_what_it_withholds(world: World, page: Any, make_user: Any) -> None:
+    """In headless Chromium: the masked event shows ***, the others say they are withheld."""
+    user = make_user("reader", password="pw-Masking-Page-1")
+    page.goto(world.url + "/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "pw-Masking-Page-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/clusters/local/")
+    page.goto(f"{world.url}/clusters/local/topics/{world.topic}/messages/?limit=50")
+    rows = page.locator("#event-rows tr[data-id]")
+    assert rows.count() == len(FIXTURES)
+    text = page.locator("#event-rows").inner_text()
+    assert text.count(WITHHELD) >= sum(f.withheld for f in FIXTURES) and leaks(text) == []
+    screenshot(page, "messages-masked-withheld")
