@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 import sys
 import tempfile
@@ -68,7 +69,7 @@ def recover(client: Client, topic: str, field: str, alphabet: str, length: int, 
         hits = []
         for c in alphabet:
             guess = prefix + c
-            pattern = f'"{field}": ?"{_escape(guess)}' + (r"|\*\*\*" if masked else "")
+            pattern = f'"{field}": ?"{re.escape(guess)}' + (r"|\*\*\*" if masked else "")
             requests += 1
             if _found(client, topic, q=f"offset == 0 and value ~ /{pattern}/"):
                 hits.append(c)
@@ -76,10 +77,6 @@ def recover(client: Client, topic: str, field: str, alphabet: str, length: int, 
             break
         prefix += hits[0]
     return prefix, requests
-
-
-def _escape(text: str) -> str:
-    return "".join("\\" + c if c in ".-@" else c for c in text)
 
 
 def key_lookup(client: Client, topic: str, secret_key: str) -> tuple[str, int]:

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger("backbone.search")
 
@@ -34,7 +34,7 @@ class Ticket:
     order: int
     waiting_for: str = ""  # why it waits: "user" (its owner's cap) or "threads" (all busy)
     position: int = 0
-    started: bool = field(default=False)
+    started: bool = False
 
 
 class FairPool:
@@ -61,10 +61,6 @@ class FairPool:
                 ticket.waiting_for = "user" if self._running.get(owner, 0) >= self.per_user else "threads"
                 ticket.position = self._position(ticket)
         return ticket
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {"running": self.running, "waiting": len(self._waiting), "users": len(self._running)}
 
     # -- under the lock ------------------------------------------------------------------------
 

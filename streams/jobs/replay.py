@@ -156,6 +156,14 @@ def _copy(
     started, produced_since_start = time.monotonic(), 0
     in_transaction, last_commit = 0, time.monotonic()
     open_ = False
+
+    def commit() -> None:
+        """Commit the open transaction, then save where it ends: a restart resumes exactly there."""
+        producer.commit()
+        context.checkpoint(
+            position=position, done=done, skipped=skipped, bytes_done=bytes_done, checkpoint=_ends(job, targets)
+        )
+
     with reader(job.cluster, profile="job") as r:
         r.assign(job.topic, {part.partition: position})
         while position < end:
@@ -199,16 +207,9 @@ def _copy(
             produced_since_start += len(batch)
             now = time.monotonic()
             if open_ and (position >= end or in_transaction >= commit_events or now - last_commit >= COMMIT_SECONDS):
-                producer.commit()
+                commit()
                 open_ = False
                 in_transaction, last_commit = 0, time.monotonic()
-                context.checkpoint(
-                    position=position,
-                    done=done,
-                    skipped=skipped,
-                    bytes_done=bytes_done,
-                    checkpoint=_ends(job, targets),
-                )
             elif not open_:
                 context.checkpoint(position=position, done=done, skipped=skipped, bytes_done=bytes_done)
             if per_partition is not None:
@@ -217,22 +218,11 @@ def _copy(
                     # A slow rate must not hold a worker while it waits: commit what is open, save the
                     # checkpoint and give the worker back; the partition resumes when its next batch is due.
                     if open_:
-                        producer.commit()
-                        open_ = False
-                        context.checkpoint(
-                            position=position,
-                            done=done,
-                            skipped=skipped,
-                            bytes_done=bytes_done,
-                            checkpoint=_ends(job, targets),
-                        )
+                        commit()
                     raise Paused(wait)
                 _throttle(context, started, produced_since_start, per_partition)
     if open_:
-        producer.commit()
-        context.checkpoint(
-            position=position, done=done, skipped=skipped, bytes_done=bytes_done, checkpoint=_ends(job, targets)
-        )
+        commit()
 
 
 def _throttle(context: Context, started: float, count: int, rate: float) -> None:

@@ -38,9 +38,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 from websockets.sync.client import connect
 
-from backbone_admin import clusters
 from backbone_admin.asgi import application  # noqa: F401 - loads the websocket routes
-from backbone_admin.kafka.client import reset_clients
 from backbone_admin.kafka.records import Record
 from streams.events.filters import parse_filter
 from streams.events.masking import WITHHELD
@@ -104,14 +102,10 @@ def world(
 
 
 @pytest.fixture
-def here(world: World, settings: Any, tmp_path: Path) -> World:
+def here(world: World, settings: Any, clusters_file: Callable[[str], Path]) -> World:
     """This process reads the same clusters file, and queues jobs for the world's worker."""
-    path = tmp_path / "clusters.yml"
-    path.write_text(world.text)
-    settings.BACKBONE_CLUSTERS_FILE = str(path)
+    clusters_file(world.text)
     settings.JOBS_QUEUE = world.queue
-    clusters.reset_cache()
-    reset_clients()
     return world
 
 
