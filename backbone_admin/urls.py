@@ -1,8 +1,10 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from backbone_admin import views
@@ -13,6 +15,8 @@ from backbone_admin.tokens import views as tokens_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on their own, logged in or not: send them to the SVG mark.
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"))), name="favicon"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", views.audit, name="audit"),
@@ -30,6 +34,7 @@ urlpatterns = [
     ),
     path("api/audit/", api_views.audit_list, name="api-audit"),
     path("tokens/", tokens_views.token_list, name="tokens"),
+    path("tokens/create/", tokens_views.token_create, name="token-create"),
     path("tokens/<int:token_id>/revoke/", tokens_views.token_revoke_view, name="token-revoke"),
     path("api/tokens/", tokens_api.token_list, name="api-tokens"),
     path("api/tokens/<int:token_id>/", tokens_api.token_detail, name="api-token"),

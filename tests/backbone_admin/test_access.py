@@ -17,7 +17,7 @@ from backbone_admin.kafka import ClusterNotFound, PermissionDenied, ReadOnlyClus
 from backbone_admin.models import ApiToken, AuditEntry
 from backbone_admin.roles import has_role, require_role, role_on
 
-PUBLIC = {"login/", "logout/", "healthz"}
+PUBLIC = {"login/", "logout/", "healthz", "favicon.ico"}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:

@@ -95,10 +95,11 @@ BAD_POLICY = {"name": "", "topic_pattern": "", "priority": "not-a-number"}
 # route name → {method: Rule or [Rule, ...] (one per body variant)}; "*" = every other method
 # the view accepts (plain function views accept all and answer them like GET).
 MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
-    # Public: the login page, logout and the load balancer's health check.
+    # Public: the login page, logout, the load balancer's health check and the favicon.
     "login": {"*": PUBLIC},
     "logout": {"*": PUBLIC},
     "healthz": {"*": PUBLIC},
+    "favicon": {"*": PUBLIC},  # a redirect to the static SVG, asked for by browsers on their own
     # Any logged-in user: lists are filtered to what the user may see.
     "home": {"*": LOGIN},
     "api-schema": {"*": LOGIN},
@@ -151,12 +152,13 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
         "GET": ANY_ROLE,
         "POST": [global_role(Role.ADMIN, body=BAD_POLICY), global_role(Role.ADMIN, body={"action": "delete"})],
     },
-    # API tokens: everyone lists and revokes their own; the page and other people's tokens are
-    # for global admins (a bystander's token is invisible to others: 404).
+    # API tokens: everyone creates (with their password), lists and revokes their own; other
+    # people's tokens are for global admins (a bystander's token is invisible to others: 404).
     "api-tokens": {"GET": LOGIN},
     "api-token": {"DELETE": [Rule("login", own=True), global_role(Role.ADMIN)]},
-    "tokens": {"GET": global_role(Role.ADMIN)},
-    "token-revoke": {"POST": global_role(Role.ADMIN)},
+    "tokens": {"GET": LOGIN},
+    "token-create": {"POST": LOGIN},
+    "token-revoke": {"POST": [Rule("login", own=True), global_role(Role.ADMIN)]},
     # Consumer groups: viewers read and preview a rewind; operators apply it; admins delete.
     "api-groups": {"GET": VIEWER},
     "topics:groups": {"*": VIEWER},
