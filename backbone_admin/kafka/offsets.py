@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
@@ -14,7 +15,8 @@ from backbone_admin.kafka.types import Watermarks
 Partition = tuple[str, int]
 
 
-def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSpec, what: str) -> dict[Partition, int]:
+def _answers(cluster_name: str, partitions: list[Partition], spec: OffsetSpec, what: str) -> dict[Partition, Any]:
+    """The broker's ListOffsets answer (offset, timestamp) per partition."""
     if not partitions:
         return {}
     names.topics({t for t, _ in partitions})
@@ -22,7 +24,11 @@ def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSp
     request = {TopicPartition(t, p): spec for t, p in partitions}
     admin = admin_client(cluster)
     futures = call(lambda: admin.list_offsets(request, request_timeout=timeout()), cluster, what)
-    return {(tp.topic, tp.partition): wait(f, cluster, what).offset for tp, f in futures.items()}
+    return {(tp.topic, tp.partition): wait(f, cluster, what) for tp, f in futures.items()}
+
+
+def _list_offsets(cluster_name: str, partitions: list[Partition], spec: OffsetSpec, what: str) -> dict[Partition, int]:
+    return {p: answer.offset for p, answer in _answers(cluster_name, partitions, spec, what).items()}
 
 
 def watermarks(
@@ -56,7 +62,15 @@ def high_watermarks(cluster_name: str, partitions: Iterable[Partition]) -> dict[
 
 
 def offsets_for_time(cluster_name: str, partitions: Iterable[Partition], timestamp_ms: int) -> dict[Partition, int]:
-    """The first offset with a timestamp ≥ timestamp_ms per partition; -1 where there is none."""
-    return _list_offsets(
+    """The first offset with a timestamp ≥ timestamp_ms per partition; -1 where there is none (a time
+    after the partition's last event: callers read -1 as the log end).
+
+    Kafka answers a look-up by time with the offset *and the timestamp* of the record it found, and
+    with offset -1, timestamp -1 when no record is that new. An answer without a timestamp found
+    nothing whatever its offset says: a compatible broker may answer offset 0 there (the test broker
+    does, TEST_BROKER.md), which read as an offset would start or end a range at the log start.
+    """
+    answers = _answers(
         cluster_name, list(partitions), OffsetSpec.for_timestamp(timestamp_ms), "looking up offsets by time"
     )
+    return {p: a.offset if a.offset >= 0 and a.timestamp >= 0 else -1 for p, a in answers.items()}

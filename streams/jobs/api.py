@@ -15,6 +15,7 @@ from backbone_admin.clusters import all_clusters
 from backbone_admin.roles import visible_clusters
 from streams.jobs import services
 from streams.jobs.models import Job
+from streams.jobs.preview import RangeCount
 from streams.jobs.progress import job_payload_for
 from streams.jobs.requests import parse_request
 
@@ -24,9 +25,15 @@ START_DOC = (
     '"create_target"?, "target_configs"?: {...}, "accept_retention_loss"?}`. '
     'Export: `{"kind": "export", "cluster", "topic", "format": "jsonl"|"csv", "start", '
     '"end", "compression"?: "gzip", "filter"?, "partitions"?}`. start/end: `"earliest"`, `"latest"`, '
-    '`{"offset": n}` (the end offset is the first one not selected) or `{"timestamp": ms}`; the start may '
+    '`{"offset": n}` (the end offset is the first one not selected), `{"timestamp": ms or ISO 8601}` (no zone = '
+    'UTC; a time after a partition\'s last event is its log end) or `{"ago": "15m"}` (`s`, `m`, `h`, `d`, `w`: '
+    'that long before the job starts; "the last hour" is start `{"ago": "1h"}`); the start may '
     'also be `{"group": "<id>"}`: per partition the group\'s committed offset, earliest where it has none '
-    '(404 for an unknown group). One event: `partitions: [p]`, start `{"offset": o}`, end `{"offset": o+1}`. '
+    '(404 for an unknown group), `{"last": N}`: the N most recent events of the chosen partitions together '
+    "(read back from the end, merged by timestamp as the message browser's newest-first page), or "
+    '`{"last_per_partition": N}`: each partition\'s N newest events (N ≤ 100,000 events in all; both end '
+    'at the log end, so the end must be left out or `"latest"`). '
+    'One event: `partitions: [p]`, start `{"offset": o}`, end `{"offset": o+1}`. '
     '`filter`: the message browser\'s filter language (text, or e.g. `payload.status == "DELAYED"`); a bad '
     "filter is a 400 naming the column. "
     "Starting needs the operator role on the source (and on a writable target cluster for a replay). An export "
@@ -36,7 +43,8 @@ START_DOC = (
     "others see `(hidden ...)` there. CSV exports neutralise formulas (OWASP): a key or value cell starting with "
     "`=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` and the encoding `escaped-text` or "
     "`escaped-base64`. "
-    '`"dry_run": true` starts nothing and answers 200 with the preview: offsets per partition and, for a replay, '
+    '`"dry_run": true` starts nothing and answers 200 with the preview: offsets per partition, `events` (exact '
+    "for the last N; otherwise the offsets in the range) and, for a replay, "
     "the target as it is or will be created (inheriting the source's retention and cleanup settings; "
     "`target_configs` overrides them) and `retention_loss`: the events older than the target's retention, which "
     "it would delete right after they are written. A replay with such a loss is refused (400 naming "
@@ -66,7 +74,9 @@ def jobs(request: Request) -> Response:
     if request.method == "POST":
         ask = parse_request(request.data)
         if ask.dry_run:
-            return Response(services.job_preview(user=request.user, ask=ask))
+            preview = services.job_preview(user=request.user, ask=ask)
+            ranges = {int(p): (r["start"], r["end"]) for p, r in preview["ranges"].items()}
+            return Response({**preview, "events": RangeCount(ask, ranges).events})
         job = services.job_start(user=request.user, ask=ask, request=request._request)
         location = reverse("api-job", kwargs={"job_id": job.pk})
         return Response(job_payload_for(request.user, job), status=201, headers={"Location": location})

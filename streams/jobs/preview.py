@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backbone_admin.kafka import TopicNotFound, offsets
+from backbone_admin.kafka import InvalidRequest, TopicNotFound, offsets
 from backbone_admin.kafka.cluster import broker_count
 from backbone_admin.kafka.topics import describe_topic, describe_topic_configs
 from backbone_admin.kafka.types import ConfigValue
+from streams.jobs.requests import JobRequest, resolve_range
 from topics.configs import SPECS, human
 
 # Always taken from the source, default or not: what decides how long the copy is kept.
@@ -202,3 +203,51 @@ def retention_loss(
     if not older:
         return None
     return RetentionLoss(sum(older.values()), retention_ms, cutoff, older)
+
+
+@dataclass
+class RangeCount:
+    """What a job's range holds, shown before it starts: events and offsets per partition."""
+
+    ask: JobRequest
+    ranges: dict[int, tuple[int, int]]
+
+    @property
+    def offsets(self) -> int:
+        return sum(last - first for first, last in self.ranges.values())
+
+    @property
+    def events(self) -> int:
+        """Exact for the last N (read back event by event); for other ranges the offsets, which are the
+        events of a topic without transactions or compaction (`exact` says which)."""
+        start = self.ask.start
+        if start.kind == "last":
+            return min(start.value, self.offsets)
+        if start.kind == "last_per_partition":
+            return sum(min(start.value, last - first) for first, last in self.ranges.values())
+        return self.offsets
+
+    @property
+    def exact(self) -> bool:
+        return self.ask.start.kind in ("last", "last_per_partition")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "exact": self.exact,
+            "offsets_in_range": self.offsets,
+            "start": self.ask.start.describe(),
+            "end": self.ask.end.describe(),
+            "ranges": {str(p): {"start": a, "end": b} for p, (a, b) in sorted(self.ranges.items())},
+        }
+
+
+def range_count(ask: JobRequest) -> RangeCount:
+    """The request's range resolved now, as the job would resolve it when it starts."""
+    available = [p.id for p in describe_topic(ask.cluster, ask.topic).partitions]
+    chosen = [p for p in ask.partitions if p in available] if ask.partitions else available
+    if not chosen:
+        message = f"topic `{ask.topic}` has partitions 0 to {len(available) - 1}"
+        raise InvalidRequest(message, fields={"partitions": message})
+    ranges, _marks = resolve_range(ask.cluster, ask.topic, chosen, ask.start, ask.end)
+    return RangeCount(ask, ranges)

@@ -6,18 +6,24 @@ so a bad one is refused with its column before anything starts); `resolve_range`
 start/end into concrete offsets per partition: `start` inclusive, `end` exclusive (the first
 offset not selected). A start may also be a consumer group's committed offsets
 (`{"group": "<id>"}`): per partition the group's committed offset, earliest where it has none.
+Ranges in words (`streams.jobs.ranges`): a start `{"last": N}` (the N most recent events of the
+chosen partitions together) or `{"last_per_partition": N}`, which end at the log end, and
+`{"ago": "15m"}` (a time that long before now) for a start or an end. A time may be given as ms
+or as ISO 8601 text (no zone = UTC). A time after a partition's last event is its log end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
 from backbone_admin.kafka import GroupNotFound, InvalidRequest, offsets
 from backbone_admin.kafka.types import Watermarks
+from streams.jobs import ranges
 from streams.jobs.selection import check_filter
 from topics.configs import validate_topic_configs
 from topics.groups.lag import require_group
@@ -35,7 +41,8 @@ MIN_RATE = 0.1
 
 @dataclass(frozen=True)
 class Position:
-    """earliest | latest | an offset | a timestamp (ms) | a consumer group's committed offsets."""
+    """earliest | latest | an offset | a timestamp (ms) | a consumer group's committed offsets |
+    the last N events (together, or of each partition) | a time that long ago (`value` ms)."""
 
     kind: str
     value: int = 0
@@ -44,11 +51,22 @@ class Position:
     def as_json(self) -> Any:
         if self.kind == "group":
             return {"group": self.group}
+        if self.kind == "ago":
+            return {"ago": ranges.as_duration(self.value)}
         return self.kind if self.kind in ("earliest", "latest") else {self.kind: self.value}
 
     def describe(self) -> str:
         if self.kind == "group":
             return f"the committed offsets of group `{self.group}`"
+        if self.kind == "last":
+            return f"the last {self.value:,} events"
+        if self.kind == "last_per_partition":
+            return f"the last {self.value:,} events of each partition"
+        if self.kind == "ago":
+            return f"{ranges.describe_duration(self.value)} ago"
+        if self.kind == "timestamp":
+            when = datetime.fromtimestamp(self.value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            return f"time {when} ({self.value} ms)"
         return self.kind if self.kind in ("earliest", "latest") else f"{self.kind} {self.value}"
 
 
@@ -94,22 +112,30 @@ def _text(data: Mapping[str, Any], name: str, problems: dict[str, str], *, requi
 
 
 def parse_position(value: Any, name: str, default: str, *, group: bool = False) -> Position:
-    """`"earliest"`, `"latest"`, `{"offset": n}`, `{"timestamp": ms}` (or, with `group`,
-    `{"group": "<id>"}`); InvalidRequest otherwise."""
+    """`"earliest"`, `"latest"`, `{"offset": n}`, `{"timestamp": ms or ISO 8601}`, `{"ago": "15m"}`;
+    with `group` (the start) also `{"group": "<id>"}`, `{"last": N}`, `{"last_per_partition": N}`;
+    InvalidRequest otherwise."""
     if value is None or value == "":
         return Position(default)
     if value in ("earliest", "latest"):
         return Position(str(value))
     if isinstance(value, Mapping) and len(value) == 1:
         ((kind, number),) = value.items()
+        if kind in ("group", *ranges.LAST_KINDS) and not group:
+            what = "a consumer group's offsets" if kind == "group" else f"the last N events ({kind})"
+            message = f"{name} cannot be {what} (only the start can)"
+            raise InvalidRequest(message, fields={name: message})
         if kind == "group":
-            if not group:
-                message = f"{name} cannot be a consumer group's offsets (only the start can)"
-                raise InvalidRequest(message, fields={name: message})
             if not isinstance(number, str) or not number.strip() or len(number) > MAX_GROUP:
                 message = f"{name}: the group must be a consumer group id (at most {MAX_GROUP} characters)"
                 raise InvalidRequest(message, fields={name: message})
             return Position("group", group=number)
+        if kind in ranges.LAST_KINDS:
+            return Position(kind, ranges.parse_count(number, name, kind))
+        if kind == "ago":
+            return Position("ago", ranges.parse_duration(number, name))
+        if kind == "timestamp" and isinstance(number, str):
+            number = _iso_time(number, name)
         if kind in ("offset", "timestamp"):
             if isinstance(number, bool) or not isinstance(number, int):
                 raise InvalidRequest(
@@ -120,9 +146,19 @@ def parse_position(value: Any, name: str, default: str, *, group: bool = False) 
                     f"{name}: the {kind} must be ≥ 0 (got {number})", fields={name: f"{kind} must be ≥ 0"}
                 )
             return Position(kind, number)
-    also = ', {"group": "<id>"}' if group else ""
-    message = f'{name} must be "earliest", "latest", {{"offset": n}}, {{"timestamp": ms}}{also}'
+    also = ', {"group": "<id>"}, {"last": N}, {"last_per_partition": N}' if group else ""
+    message = f'{name} must be "earliest", "latest", {{"offset": n}}, {{"timestamp": ms}}, {{"ago": "15m"}}{also}'
     raise InvalidRequest(message, fields={name: message})
+
+
+def _iso_time(text: str, name: str) -> int:
+    """ISO 8601 text as ms (no zone = UTC); InvalidRequest naming `name`."""
+    try:
+        moment = datetime.fromisoformat(text.strip()[:64])
+    except ValueError:
+        message = f"{name}: `{text[:40]}` is not a time: use ms since the epoch or ISO 8601 (2024-05-01T12:00:00Z)"
+        raise InvalidRequest(message, fields={name: message}) from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def parse_request(data: Any) -> JobRequest:
@@ -142,7 +178,11 @@ def parse_request(data: Any) -> JobRequest:
         except InvalidRequest as exc:
             problems.update(exc.fields)
     start, end = positions.get("start", Position("earliest")), positions.get("end", Position("latest"))
-    if start.kind == end.kind and start.kind in ("offset", "timestamp") and start.value > end.value:
+    if start.kind in ranges.LAST_KINDS and "end" in positions and end.kind != "latest":
+        problems["end"] = f'{start.describe()} end at the log\'s end: leave the end out or make it "latest"'
+    # Ago counts back from now: the larger one is the earlier time.
+    backwards = start.kind == end.kind == "ago" and start.value < end.value
+    if backwards or (start.kind == end.kind and start.kind in ("offset", "timestamp") and start.value > end.value):
         problems["end"] = f"the end ({end.describe()}) is before the start ({start.describe()})"
     partitions = _partitions(data.get("partitions"), problems)
     filter_text = data.get("filter") or ""
@@ -272,15 +312,23 @@ def resolve_range(
             return high
         if position.kind == "offset":
             return min(max(position.value, low), high)
+        if position.kind in ranges.LAST_KINDS:
+            return found[p]
         if position.kind == "group":
             committed = found.get(p)
             return low if committed is None else min(max(committed, low), high)
         offset = found.get(p, -1)
         return high if offset < 0 else min(max(offset, low), high)
 
-    found_start = _by_group(cluster, topic, start) if start.kind == "group" else _by_time(cluster, keys, start)
+    if start.kind in ranges.LAST_KINDS:
+        per_partition = start.kind == "last_per_partition"
+        found_start = ranges.last_events(cluster, topic, marks, start.value, per_partition=per_partition)
+    elif start.kind == "group":
+        found_start = _by_group(cluster, topic, start)
+    else:
+        found_start = _by_time(cluster, keys, start)
     found_end = _by_time(cluster, keys, end)
-    ranges: dict[int, tuple[int, int]] = {}
+    chosen: dict[int, tuple[int, int]] = {}
     for p in partitions:
         first, last = at(start, p, found_start), at(end, p, found_end)
         if first > last:
@@ -289,14 +337,19 @@ def resolve_range(
                 f"({start.describe()}) after it ends at {last} ({end.describe()})"
             )
             raise InvalidRequest(message, fields={"end": message})
-        ranges[p] = (first, last)
-    return ranges, marks
+        chosen[p] = (first, last)
+    return chosen, marks
 
 
 def _by_time(cluster: str, keys: list[tuple[str, int]], position: Position) -> dict[int, int]:
-    if position.kind != "timestamp":
+    """Per partition the first offset at or after the position's time; -1 where every event is older."""
+    if position.kind == "ago":
+        moment = ranges.ago_to_timestamp(position.value)
+    elif position.kind == "timestamp":
+        moment = position.value
+    else:
         return {}
-    return {p: o for (_, p), o in offsets.offsets_for_time(cluster, keys, position.value).items()}
+    return {p: o for (_, p), o in offsets.offsets_for_time(cluster, keys, moment).items()}
 
 
 def _by_group(cluster: str, topic: str, position: Position) -> dict[int, int]:

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from backbone_admin.clusters import all_clusters
-from backbone_admin.kafka import Conflict, InvalidRequest
+from backbone_admin.kafka import BackboneError, Conflict, InvalidRequest
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role, visible_clusters
 from backbone_admin.web import backbone_errors
@@ -20,14 +20,41 @@ from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
 from streams.events.masking import masker_for
 from streams.jobs import services
 from streams.jobs.models import Job
+from streams.jobs.preview import range_count
 from streams.jobs.progress import job_payload_for, sees_all
+from streams.jobs.ranges import MAX_LAST
 from streams.jobs.requests import parse_request
 
 POSITION_KINDS = [("earliest", "earliest"), ("latest", "latest"), ("offset", "offset"), ("timestamp", "time")]
 START_KINDS = [*POSITION_KINDS, ("group", "a consumer group's offsets")]
+# The range in words (the form's `range`), each with the start and end it stands for; "custom" is
+# the start and end fields as they are.
+RANGES = [
+    ("all", "everything stored"),
+    ("last", "the last N events"),
+    ("last_per_partition", "the last N events of each partition"),
+    ("15m", "the last 15 minutes"),
+    ("1h", "the last hour"),
+    ("1d", "the last day"),
+    ("since", "since a time"),
+    ("between", "between two times"),
+    ("custom", "from … to … (offsets, a consumer group, times)"),
+]
+DEFAULT_LAST = 100
 MAX_PREFILL = 500
 # What a link may prefill (the group page, an event's page): the form's own field names.
-PREFILL = ("start_kind", "start_value", "end_kind", "end_value", "partitions", "filter", "target_topic", "format")
+PREFILL = (
+    "range",
+    "last_n",
+    "start_kind",
+    "start_value",
+    "end_kind",
+    "end_value",
+    "partitions",
+    "filter",
+    "target_topic",
+    "format",
+)
 
 
 @require_http_methods(["GET"])
@@ -106,14 +133,40 @@ def _position(post: QueryDict, name: str) -> Any:
     return {kind: int(raw) if raw.lstrip("-").isdigit() else raw}
 
 
+def _time(post: QueryDict, name: str) -> Any:
+    """A date-time picker's value: its ms (set by the page's script), else its text as ISO 8601 (UTC)."""
+    ms = (post.get(f"{name}_ms") or "").strip()
+    if ms.isdigit():
+        return {"timestamp": int(ms)}
+    return {"timestamp": (post.get(f"{name}_when") or "").strip() or "(no time given)"}
+
+
+def _range(post: QueryDict) -> tuple[Any, Any]:
+    """The form's range in words as the API's start and end; "custom" (or none) reads the start and end fields."""
+    chosen = post.get("range") or "custom"
+    if chosen == "all":
+        return "earliest", "latest"
+    if chosen in ("last", "last_per_partition"):
+        raw = (post.get("last_n") or "").strip()
+        return {chosen: int(raw) if raw.isdigit() else raw}, "latest"
+    if chosen in ("15m", "1h", "1d"):
+        return {"ago": chosen}, "latest"
+    if chosen == "since":
+        return _time(post, "from"), "latest"
+    if chosen == "between":
+        return _time(post, "from"), _time(post, "to")
+    return _position(post, "start"), _position(post, "end")
+
+
 def _body(post: QueryDict, kind: str, cluster: str, topic: str) -> dict[str, Any]:
     partitions = [p.strip() for p in (post.get("partitions") or "").split(",") if p.strip()]
+    start, end = _range(post)
     body: dict[str, Any] = {
         "kind": kind,
         "cluster": cluster,
         "topic": topic,
-        "start": _position(post, "start"),
-        "end": _position(post, "end"),
+        "start": start,
+        "end": end,
         "filter": post.get("filter", ""),
         "partitions": [int(p) if p.isdigit() else p for p in partitions] or None,
     }
@@ -144,13 +197,14 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
     config = require_role(request.user, cluster, Role.OPERATOR)
     targets = [c for c in all_clusters() if not c.read_only and has_role(request.user, c.name, Role.OPERATOR)]
     status, errors, error = 200, {}, ""
-    values: dict[str, Any] = (
-        request.POST.dict()
-        if request.method == "POST"
-        else {"keep_timestamps": "on", **{k: request.GET[k][:MAX_PREFILL] for k in PREFILL if k in request.GET}}
-    )
+    if request.POST.get("count") == "partial":
+        return render(request, "streams/jobs/start.html#range_count", _count(request.POST, config.name, topic))
+    values: dict[str, Any] = request.POST.dict() if request.method == "POST" else _prefilled(request.GET)
     preview: dict[str, Any] | None = None
-    if request.method == "POST":
+    counted: dict[str, Any] = {}
+    if request.method == "POST" and (request.POST.get("count") or "preview" in request.POST):
+        counted = _count(request.POST, config.name, topic)
+    if request.method == "POST" and not request.POST.get("count"):
         if kind == "replay":
             # A replay writes to its target: a role there and a writable cluster come before the form's details.
             require_role(request.user, request.POST.get("target_cluster") or config.name, Role.OPERATOR, change=True)
@@ -178,6 +232,9 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
         "error": error,
         "position_kinds": POSITION_KINDS,
         "start_kinds": START_KINDS,
+        "ranges": RANGES,
+        "max_last": MAX_LAST,
+        **counted,
         "filter_help": FILTER_HELP,
         "filter_examples": FILTER_EXAMPLES,
         "masked_export": kind == "export"
@@ -185,6 +242,25 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
         and bool(masker_for(config)),
     }
     return render(request, "streams/jobs/start.html", context, status=status)
+
+
+def _prefilled(query: QueryDict) -> dict[str, Any]:
+    """A new form: what the link prefills; a link naming a start or an end opens the custom range."""
+    values: dict[str, Any] = {"keep_timestamps": "on", "range": "all", "last_n": str(DEFAULT_LAST)}
+    if "start_kind" in query or "end_kind" in query:
+        values["range"] = "custom"
+    values.update({k: query[k][:MAX_PREFILL] for k in PREFILL if k in query})
+    return values
+
+
+def _count(post: QueryDict, cluster: str, topic: str) -> dict[str, Any]:
+    """The events the form's range holds right now (the page asks as the range changes); a range that
+    does not resolve says why in place of the count."""
+    try:
+        # Counted as an export: a replay's target is not part of its range.
+        return {"count": range_count(parse_request(_body(post, "export", cluster, topic))), "count_error": ""}
+    except BackboneError as exc:
+        return {"count": None, "count_error": exc.message}
 
 
 @require_http_methods(["GET", "POST"])

@@ -20,6 +20,7 @@ from backbone_admin.kafka.groups import GroupDescription, committed_offsets
 from backbone_admin.kafka.offsets import offsets_for_time
 from backbone_admin.kafka.topics import describe_topic
 from topics.groups.lag import Partition, end_offsets, require_group, topic_partitions
+from topics.groups.state import ACTIVE_STATES
 
 KINDS = ("earliest", "latest", "timestamp", "offset", "shift", "group")
 MAX_SHIFT = 2**62
@@ -114,6 +115,35 @@ def parse_request(data: Mapping[str, Any]) -> RewindRequest:
     return RewindRequest(to=to, value=value, topic=topic, partitions=partitions, dry_run=bool(dry_run))
 
 
+def _ago(ms: int, now_ms: int) -> str:
+    seconds = abs(now_ms - ms) // 1000
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            amount = f"{n} {unit}{'s' if n != 1 else ''}"
+            break
+    else:
+        amount = f"{seconds} s"
+    return f"{amount} ago" if ms <= now_ms else f"in {amount}"
+
+
+def describe_target(req: RewindRequest, *, now_ms: int | None = None) -> str:
+    """Where the rewind moves the group, as a person says it: a time in UTC and how long ago."""
+    if req.to == "earliest":
+        return "the earliest offset still stored"
+    if req.to == "latest":
+        return "the end of the log (latest)"
+    if req.to == "timestamp" and isinstance(req.value, int):
+        now = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+        when = datetime.fromtimestamp(req.value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"the first event at or after {when} ({_ago(req.value, now)})"
+    if req.to == "offset":
+        return f"offset {req.value:,}" if isinstance(req.value, int) else "an offset"
+    if req.to == "shift" and isinstance(req.value, int):
+        return f"{abs(req.value):,} events {'back' if req.value < 0 else 'forward'}"
+    return f"the committed offsets of group {req.value}"
+
+
 @dataclass(frozen=True)
 class RewindRow:
     topic: str
@@ -175,6 +205,20 @@ class RewindPlan:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def target_text(self) -> str:
+        return describe_target(self.request)
+
+    @property
+    def active_reason(self) -> str:
+        """Why Apply cannot succeed now (the group has consumers), or ""; Apply checks again anyway."""
+        description = self.description
+        members = len(description.members)
+        if not members and description.state not in ACTIVE_STATES:
+            return ""
+        who = f"{members} active member{'s' if members != 1 else ''}" if members else f"state {description.state}"
+        return f"the group is active ({who}): stop its consumers, then preview again to apply"
+
+    @property
     def changes(self) -> dict[Partition, int]:
         return {(r.topic, r.partition): r.new for r in self.rows if r.new is not None}
 
@@ -207,6 +251,8 @@ class RewindPlan:
             "partitions": list(req.partitions) if req.partitions is not None else None,
             "dry_run": req.dry_run,
             "applied": applied,
+            "target": self.target_text,
+            "active": bool(self.active_reason),
             "re_consumed": self.re_consumed,
             "skipped": self.skipped,
             "deleted": self.deleted,
