@@ -114,7 +114,11 @@ def test_a_reader_watches_events_arrive_filters_pauses_and_clears(
     expect(rows).to_have_count(6, timeout=15_000)
     expect(page.locator("#tail-received")).to_have_text("6")
     expect(page.locator("#tail-rows tr").first).to_contain_text("ORD-5")  # newest first
-    expect(page.locator("#tail-rows")).to_contain_text("source=web")
+    # Headers as a count that opens them.
+    expect(rows.first.locator("td.tail-hdr")).to_have_text("1 header")
+    rows.first.locator(".tail-hdr-btn").click()
+    expect(page.locator("#tail-headers-pop")).to_contain_text("sourceweb")
+    page.keyboard.press("Escape")
     expect(page.locator("#tail-dropped")).to_have_text("0")
     # Each offset opens the whole event.
     expect(rows.first.locator("a")).to_have_attribute(
@@ -122,19 +126,18 @@ def test_a_reader_watches_events_arrive_filters_pauses_and_clears(
     )
     screenshot(page, "tail-live")
 
-    # A filter runs on the server: the page reconnects with it and only matching events come.
+    # A filter runs on the server: Apply changes it on the open socket, a divider marks where
+    # the new filter starts, and only matching events come.
     page.fill("#tail-filter", 'payload.status == "DELAYED" and amount > 20')
     page.click("#tail-form button[type=submit]")
+    expect(page.locator("#tail-rows tr.tail-divider")).to_contain_text("filter changed", timeout=15_000)
     assert "filter=" in page.url
-    expect(state).to_have_text("live", timeout=15_000)
+    expect(state).to_have_text("live")
     page.click("#tail-clear")
-    # The new connection shares the process's consumer of the topic, which already reads past
-    # the end: events produced now reach it.
     for n, order in enumerate(orders):
         producer.produce(topic, key=f"again-{n}".encode(), value=json.dumps(order).encode())
     producer.flush(10)
-    # ORD-3 and ORD-5 of this batch (keys again-…); the shared consumer may still be handing
-    # the first batch to the new connection, whose filter then lets its ORD-3 and ORD-5 through too.
+    # ORD-3 and ORD-5 of this batch (keys again-…).
     expect(page.locator("#tail-rows tr", has_text="again-")).to_have_count(2, timeout=15_000)
     expect(page.locator("#tail-rows")).to_contain_text("ORD-3")
     expect(page.locator("#tail-rows")).not_to_contain_text("ORD-1")
@@ -159,13 +162,14 @@ def test_a_reader_watches_events_arrive_filters_pauses_and_clears(
     page.goto("about:blank")  # closes the socket: the server's consumer stops
 
 
-def test_a_bad_filter_closes_the_tail_with_the_reason(
+def test_a_bad_first_filter_closes_the_tail_with_the_reason(
     live_url: str, page: Any, make_user: Any, tailed_topic: str
 ) -> None:
+    # Opened with a filter that does not parse there is no previous filter to keep running.
     _log_in(page, live_url, make_user("reader", password="pw-Browser-3"))
     page.goto(f"{live_url}/clusters/local/topics/{tailed_topic}/tail/?filter=payload.status%20%3D%3D")
     expect(page.locator("#tail-state")).to_have_text("closed", timeout=15_000)
-    expect(page.locator("#tail-error")).to_contain_text("expected a value after `==` at column 18")
+    expect(page.locator("#tail-filter-error")).to_contain_text("expected a value after `==` at column 18")
     expect(page.locator("#tail-reason")).to_have_text("the filter or rate was refused")
     screenshot(page, "tail-bad-filter")
     # Fixed in place, the page connects again.
@@ -173,6 +177,7 @@ def test_a_bad_filter_closes_the_tail_with_the_reason(
     page.click("#tail-form button[type=submit]")
     expect(page.locator("#tail-state")).to_have_text("live", timeout=15_000)
     expect(page.locator("#tail-error")).to_be_hidden()
+    expect(page.locator("#tail-filter-error")).to_be_hidden()
     page.goto("about:blank")
 
 

@@ -17,7 +17,14 @@ sends JSON messages:
                                                          tails open, 4503 cluster unavailable:
                                                          reconnect later)
 
-and reads `{"ack": seq}` (after each push), `{"action": "pause"}`, `{"action": "resume"}`.
+and reads `{"ack": seq}` (after each push), `{"action": "pause"}`, `{"action": "resume"}`, and
+`{"action": "filter", "filter": "...", "rate": "..."}` (Apply on the page), answered with
+
+    {"applied": {"filter": "...", "rate": 100, "at": 1765104104000}}
+                                                         the new filter and rate run from here on:
+                                                         every event after this message matches it
+    {"refused": "...", "fields": {"filter": "..."}}      the filter or rate does not parse; the
+                                                         previous ones keep running, the socket stays open
 Only a viewer that may not see the topic is refused before the handshake completes (403: the
 topic is not confirmed); every other refusal is said on the open socket, then closed with its
 code, so a browser hears why even when the cluster takes its whole timeout to not answer
@@ -43,6 +50,7 @@ from backbone_admin.kafka.errors import BackboneError
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
 from backbone_admin.roles import has_role, require_role
+from streams.events.filters import MAX_LENGTH as FILTER_MAX_LENGTH
 from streams.tail.hub import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_FOUND,
@@ -57,8 +65,9 @@ from streams.tail.viewer import Viewer
 # A push holds at most this many events / bytes of event JSON.
 PUSH_EVENTS = 500
 PUSH_BYTES = 1024 * 1024
-# The client only ever sends short control messages.
-MAX_CLIENT_MESSAGE = 200
+# The client only ever sends short control messages; the longest carries a filter (at most
+# FILTER_MAX_LENGTH characters, each written as at most two in JSON) and a rate.
+MAX_CLIENT_MESSAGE = 2 * FILTER_MAX_LENGTH + 200
 CLOSE_CODES = {404: CLOSE_NOT_FOUND, 429: CLOSE_TOO_MANY, 503: CLOSE_UNAVAILABLE}
 
 
@@ -161,10 +170,26 @@ class TailConsumer(broadcast.ViewerConsumer):
             self._acked = ack
             self._wake.set()
         action = message.get("action")
-        if action in ("pause", "resume"):
+        if action == "filter":
+            await self._refilter(message.get("filter"), message.get("rate"))
+        elif action in ("pause", "resume"):
             self.viewer.set_paused(action == "pause")
             status = {"status": "paused"} if action == "pause" else (self.tail.status if self.tail else None)
             await self.send_json(status or {"status": "live"})
+
+    async def _refilter(self, filter_text: Any, rate_text: Any) -> None:
+        """Apply a new filter and rate, or say why not and keep the running ones (the stream stays open)."""
+        assert self.viewer is not None
+        filter_text = filter_text if isinstance(filter_text, str) else ""
+        rate_text = str(rate_text) if isinstance(rate_text, (str, int)) and not isinstance(rate_text, bool) else ""
+        try:
+            flt, rate = tail_options(filter_text, rate_text)
+        except BackboneError as exc:
+            await self.send_json({"refused": exc.message, "fields": exc.fields})
+            return
+        # The notice goes out through the pump, ahead of the first push matched by the new filter.
+        notice = {"applied": {"filter": flt.text.strip() if flt else "", "rate": rate, "at": int(time.time() * 1000)}}
+        self.viewer.set_options(filter=flt, rate=rate, notice=notice)
 
     async def _pump(self) -> None:
         """Send the viewer's events: at most one window per TAIL_BATCH_MS, within the in-flight limit."""

@@ -275,23 +275,28 @@ class TopicTail:
             return
         # One Item per record and masking level, shared by every viewer that sees it that way.
         variants = {masked: [Item(r, codec, masked=masked) for r in records] for masked in {v.masked for v in viewers}}
-        groups: dict[tuple[bool, str | None], list[Viewer]] = {}
+        # Each viewer's filter is read once, with its generation: a viewer that changes its
+        # filter meanwhile ignores what was matched under the old one (Viewer.set_options).
+        groups: dict[tuple[bool, str | None], list[tuple[Viewer, Filter | None, int]]] = {}
         for viewer in viewers:
-            groups.setdefault((viewer.masked, viewer.filter.text if viewer.filter else None), []).append(viewer)
+            generation = viewer.generation  # first: set_options assigns the filter, then bumps it
+            flt = viewer.filter
+            key = (viewer.masked, flt.text if flt else None)
+            groups.setdefault(key, []).append((viewer, flt, generation))
         # Every filter runs before any viewer gets an event: a viewer's task may write an
         # offered event's JSON (and drop its decoded form) at once.
         matched: dict[tuple[bool, str | None], Chunk] = {}
         for key, members in groups.items():
             items = variants[key[0]]
-            flt = members[0].filter
+            flt = members[0][1]
             matched[key] = Chunk(items if flt is None else [item for item in items if _matches(flt, item)])
         for chunk in matched.values():
             for item in chunk.items:
                 if item.size > BIG_RECORD:
                     item.text()
         for key, members in groups.items():
-            for viewer in members:
-                viewer.offer(matched[key])
+            for viewer, _, generation in members:
+                viewer.offer(matched[key], generation=generation)
 
 
 def deleted_message(cluster: str, topic: str) -> str:

@@ -15,6 +15,11 @@ arrival order. What a window cannot keep is counted as dropped. A closed window'
 wait in a queue bounded in events and bytes; a viewer that does not read (a stalled
 browser) loses the oldest ones, counted too. Every push says how many events the viewer
 did not get since the previous one, and why (over the rate, queue full, paused).
+
+A viewer may change its filter and rate while it runs (`set_options`): from then on the Kafka
+thread's offers matched under the old filter are ignored (each offer names the generation of
+the filter it was matched under), and what the old filter had matched but not yet sent is
+let go, so that everything pushed after the change notice matches the new filter.
 """
 
 from __future__ import annotations
@@ -146,6 +151,8 @@ class Viewer:
         self._close: tuple[int, dict[str, Any]] | None = None
         self._notified = False
         self._seq = 0
+        # Bumped by set_options: an offer matched under an older filter is ignored.
+        self.generation = 0
         # Totals since the viewer joined, for the stats page and the tests.
         self.offered = 0
         self.sent = 0
@@ -153,11 +160,13 @@ class Viewer:
 
     # --- the Kafka thread -------------------------------------------------------------------
 
-    def offer(self, chunk: Chunk) -> None:
-        """Events of the topic that passed this viewer's filter, in arrival order."""
+    def offer(self, chunk: Chunk, *, generation: int | None = None) -> None:
+        """Events of the topic that passed this viewer's filter (of `generation`), in arrival order."""
         if not chunk.items:
             return
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return  # matched under a filter the viewer has replaced since
             self.offered += len(chunk)
             if self.paused:
                 self._dropped["paused"] += len(chunk)
@@ -327,6 +336,26 @@ class Viewer:
             f'{{"seq":{seq},"events":[{events}],"dropped":{total},'
             f'"dropped_by":{{"rate":{dropped["rate"]},"queue":{dropped["queue"]},"paused":{dropped["paused"]}}}}}'
         )
+
+    def set_options(self, *, filter: Filter | None, rate: float, notice: dict[str, Any]) -> None:
+        """Run `filter` at `rate` from now on; `notice` goes out before any event matched by it.
+
+        The window and queue hold events the old filter matched: they are let go, not counted
+        as dropped (the viewer asked for other events), so that a divider the page draws at the
+        notice separates the two filters exactly. The credit earned so far is kept, up to the
+        new rate's one second's worth.
+        """
+        with self._lock:
+            self.filter = filter
+            self.generation += 1
+            self.rate = float(rate)
+            self._burst = max(1.0, self.rate)
+            self._credit = min(self._credit, self._burst)
+            self._whole, self._sample, self._seen = [], None, 0
+            self._queue.clear()
+            self._queued_events = self._queued_bytes = 0
+            self._messages.append(notice)
+        self.notify()
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:
