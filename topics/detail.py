@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,9 @@ from backbone_admin.kafka import BackboneError
 from backbone_admin.kafka.groups import committed_offsets, list_groups
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.topics import describe_topic, describe_topic_configs
+from backbone_admin.kafka.types import GroupSummary
 from topics.configs import SPECS, human
+from topics.groups import state as group_state
 from topics.listing import cluster_pool
 from topics.retention import governing_policy, ordered_policies
 
@@ -49,9 +52,29 @@ class ConfigRow:
 class GroupLag:
     group_id: str
     state: str
-    lag: int
+    lag: int  # over the partitions with a commit
     # (partition, committed offset, high watermark, lag)
     partitions: tuple[tuple[int, int, int | None, int | None], ...]
+    members: int = 0
+    assignor: str = ""
+    # (partition, events from the log start) of the partitions without a commit
+    uncommitted: tuple[tuple[int, int | None], ...] = ()
+
+    @property
+    def uncommitted_events(self) -> int | None:
+        return sum(n or 0 for _, n in self.uncommitted) if self.uncommitted else None
+
+    @property
+    def members_label(self) -> str:
+        return group_state.members_label(self.state, self.members)
+
+    @property
+    def state_label(self) -> str:
+        return group_state.state_label(self.state, self.members)
+
+    @property
+    def assignor_short(self) -> str:
+        return group_state.short_assignor(self.assignor)
 
 
 @dataclass(frozen=True)
@@ -102,6 +125,53 @@ def config_rows(raw: dict[str, Any]) -> list[ConfigRow]:
     return rows
 
 
+def _reading_groups(
+    cluster: str, topic: str, listed: Future[list[GroupSummary]], partitions: list[PartitionRow], warnings: list[str]
+) -> list[GroupLag]:
+    """The groups with a commit on the topic or a member assigned to it, with their lag.
+
+    Their state comes from the group's description, as on the group pages; only groups that
+    committed here or may have members (not listed Empty or Dead) are described.
+    """
+    try:
+        summaries = {g.group_id: g for g in listed.result()}
+        committed = committed_offsets(cluster, list(summaries)) if summaries else {}
+        mine = {g: {p: o for (t, p), o in offsets.items() if t == topic} for g, offsets in committed.items()}
+        candidates = [g for g, s in summaries.items() if mine.get(g) or s.state not in ("Empty", "Dead")]
+        described = group_state.describe(cluster, candidates)
+    except BackboneError as exc:
+        warnings.append(f"Consumer groups are unavailable: {exc.message}")
+        return []
+    groups: list[GroupLag] = []
+    for group_id in candidates:
+        offsets = mine.get(group_id, {})
+        d = described.get(group_id)
+        assigned = d is not None and any(t == topic for m in d.members for t, _ in m.assignments)
+        if not offsets and not assigned:
+            continue
+        rows = []
+        uncommitted = []
+        for p in partitions:
+            off = offsets.get(p.id)
+            if off is None:
+                uncommitted.append((p.id, p.messages))
+            else:
+                rows.append((p.id, off, p.high, max(0, p.high - off) if p.high is not None else None))
+        groups.append(
+            GroupLag(
+                group_id=group_id,
+                # A group whose description failed shows its listed state.
+                state=d.state if d is not None else summaries[group_id].state,
+                lag=sum(r[3] or 0 for r in rows),
+                partitions=tuple(rows),
+                members=len(d.members) if d is not None else 0,
+                assignor=d.assignor if d is not None else "",
+                uncommitted=tuple(uncommitted),
+            )
+        )
+    return groups
+
+
 def read_topic(cluster: str, topic: str) -> TopicDetail:
     """Everything the detail page shows; TopicNotFound for an unknown topic."""
     meta = describe_topic(cluster, topic)
@@ -128,30 +198,7 @@ def read_topic(cluster: str, topic: str) -> TopicDetail:
         for p in meta.partitions
     ]
     configs = config_rows(configs_future.result().get(topic, {}))
-    groups: list[GroupLag] = []
-    try:
-        summaries = {g.group_id: g for g in groups_future.result()}
-        committed = committed_offsets(cluster, list(summaries)) if summaries else {}
-    except BackboneError as exc:
-        warnings.append(f"Consumer groups are unavailable: {exc.message}")
-        committed = {}
-    highs = {p.id: p.high for p in partitions}
-    for group_id, offsets in committed.items():
-        mine = sorted((p, off) for (t, p), off in offsets.items() if t == topic)
-        if not mine:
-            continue
-        rows = []
-        for p, off in mine:
-            high = highs.get(p)
-            rows.append((p, off, high, max(0, high - off) if high is not None else None))
-        groups.append(
-            GroupLag(
-                group_id=group_id,
-                state=summaries[group_id].state,
-                lag=sum(r[3] or 0 for r in rows),
-                partitions=tuple(rows),
-            )
-        )
+    groups = _reading_groups(cluster, topic, groups_future, partitions, warnings)
     policy = governing_policy(topic, ordered_policies())
     return TopicDetail(
         name=topic,

@@ -59,7 +59,7 @@ LIST_PARAMS = [
 @extend_schema(operation_id="groups_list", parameters=LIST_PARAMS, responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
 def groups(request: Request, cluster: str) -> Response:
-    """Consumer groups with state, members, topics and total lag (searched, sorted, paginated)."""
+    """Consumer groups: state, members, topics, lag and events not yet committed (searched, sorted, paged)."""
     require_role(request.user, cluster, Role.VIEWER)
     query = ListQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -77,13 +77,15 @@ def groups(request: Request, cluster: str) -> Response:
     )
 
 
-def detail_payload(detail: lag.GroupDetail, samples: list[tuple[Any, int | None]], range_name: str) -> dict[str, Any]:
+def detail_payload(detail: lag.GroupDetail, samples: list[history.Sample], range_name: str) -> dict[str, Any]:
     d = detail.description
     return {
         "group_id": detail.group_id,
         "state": d.state,
         "active": detail.active,
         "assignor": d.assignor,
+        "assignor_short": detail.assignor_short,
+        "state_label": detail.state_label,
         "coordinator": d.coordinator,
         "members": [
             {
@@ -95,12 +97,15 @@ def detail_payload(detail: lag.GroupDetail, samples: list[tuple[Any, int | None]
             for m in d.members
         ],
         "lag": detail.lag,
+        # Events on partitions of its topics without a commit (from the log start), not in `lag`.
+        "uncommitted": detail.uncommitted,
+        "uncommitted_partitions": len(detail.uncommitted_partitions),
         "max_time_lag_ms": detail.max_time_lag_ms,
         "topics": detail.topics,
         "partitions": [p.as_dict() for p in detail.partitions],
         "lag_history": {
             "range": range_name,
-            "samples": [{"at": at.isoformat(), "lag": value} for at, value in samples],
+            "samples": [{"at": at.isoformat(), "lag": value, "uncommitted": unc} for at, value, unc in samples],
         },
         "warnings": detail.warnings,
     }

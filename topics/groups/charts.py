@@ -33,6 +33,9 @@ class Chart:
     y_max: str
     x_labels: list[tuple[float, str]] = field(default_factory=list)
     empty: bool = False
+    # Events not yet committed, stacked on the lag: an area (polygon) and its top edge (path).
+    uncommitted_area: str = ""
+    uncommitted_top: str = ""
 
     @property
     def plot_right(self) -> int:
@@ -44,23 +47,40 @@ class Chart:
 
 
 def line_chart(
-    samples: Sequence[tuple[datetime, int | None]],
+    samples: Sequence[tuple[datetime, int | None, int | None]],
     start: datetime,
     end: datetime,
     *,
     width: int = 1300,
     height: int = 240,
 ) -> Chart:
-    """A line chart of lag over [start, end] with a y maximum and four time labels."""
+    """Lag over [start, end] as a line, the events not yet committed stacked on it as an area;
+    a y maximum and four time labels.
+
+    Stacked, the top edge (lag + not yet committed) stays level when a partition commits
+    for the first time: its events move from the area into the lag instead of appearing.
+    """
     left, bottom, top_pad = 56, 22, 8
     plot_w, plot_h = width - left - 8, height - bottom - top_pad
     span = max(1.0, (end - start).total_seconds())
-    known = [(at, v) for at, v in samples if v is not None]
-    top = max((v for _, v in known), default=0)
+    known = [(at, v) for at, v, _ in samples if v is not None]
+    stacked = [(at, v or 0, u or 0) for at, v, u in samples if v is not None or u is not None]
+    top = max([v for _, v in known] + [v + u for _, v, u in stacked], default=0)
     scale = top or 1
-    pts = [
-        (left + (at - start).total_seconds() / span * plot_w, top_pad + plot_h - v / scale * plot_h) for at, v in known
-    ]
+
+    def x(at: datetime) -> float:
+        return left + (at - start).total_seconds() / span * plot_w
+
+    def y(value: int) -> float:
+        return top_pad + plot_h - value / scale * plot_h
+
+    pts = [(x(at), y(v)) for at, v in known]
+    area = top_edge = ""
+    if any(u for _, _, u in stacked):
+        upper = [(x(at), y(v + u)) for at, v, u in stacked]
+        lower = [(x(at), y(v)) for at, v, _ in reversed(stacked)]
+        area = _points(upper + lower)
+        top_edge = "M" + " L".join(f"{px:.1f},{py:.1f}" for px, py in upper)
     fmt = "%H:%M" if span <= 24 * 3600 else "%b %d %H:%M"
     labels = [
         (left + i / 3 * plot_w, datetime.fromtimestamp(start.timestamp() + i / 3 * span, tz=start.tzinfo).strftime(fmt))
@@ -74,5 +94,7 @@ def line_chart(
         points=_points(pts),
         y_max=intword(top) if top >= 1_000_000 else f"{top:,}",
         x_labels=labels,
-        empty=not known,
+        empty=not known and not stacked,
+        uncommitted_area=area,
+        uncommitted_top=top_edge,
     )

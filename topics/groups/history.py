@@ -1,6 +1,7 @@
 """Lag history: a beat task samples every group's lag; pages read it back as series.
 
-Each sample is one compact row per group (the total and the lag per topic). Samples older
+Each sample is one compact row per group (the total and the lag per topic, and apart from
+them the events not yet committed on partitions of its topics without a commit). Samples older
 than LAG_HISTORY_DAYS are deleted by the same task. One cluster that does not answer is
 skipped (and logged) without holding up the others.
 """
@@ -11,14 +12,16 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
 
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import BackboneError
-from topics.groups.listing import Snapshot, read_snapshot
+from topics.groups.listing import read_snapshot
 from topics.groups.models import LagSample
+from topics.groups.snapshot import Snapshot
 
 log = logging.getLogger("backbone.groups")
 
@@ -33,7 +36,14 @@ GROUP_ID_MAX = LagSample._meta.get_field("group").max_length or 255
 
 def record_samples(cluster: str, snap: Snapshot, at: datetime) -> int:
     rows = [
-        LagSample(cluster=cluster, group=r.group_id, sampled_at=at, total_lag=r.lag, topics=dict(r.topic_lags))
+        LagSample(
+            cluster=cluster,
+            group=r.group_id,
+            sampled_at=at,
+            total_lag=r.lag,
+            uncommitted=r.uncommitted,
+            topics=dict(r.topic_lags),
+        )
         for r in snap.rows
         if len(r.group_id) <= GROUP_ID_MAX  # a longer id (Kafka allows it) would fail the whole batch
     ]
@@ -62,28 +72,39 @@ def sample_all() -> dict[str, int | str]:
     return result
 
 
-def _downsample(
-    points: Sequence[tuple[datetime, int | None]], start: datetime, seconds: int, buckets: int
-) -> list[tuple[datetime, int | None]]:
-    """At most `buckets` points: the highest lag of each time bucket (a peak never disappears)."""
+_P = TypeVar("_P", bound=tuple[Any, ...])
+
+
+def _weight(point: tuple[Any, ...]) -> int | None:
+    known = [v for v in point[1:] if v is not None]
+    return sum(known) if known else None
+
+
+def _downsample(points: Sequence[_P], start: datetime, seconds: int, buckets: int) -> list[_P]:
+    """At most `buckets` points (at, value, …): the highest sum of each time bucket (a peak never disappears)."""
     if len(points) <= buckets:
         return list(points)
     width = seconds / buckets
-    grouped: dict[int, tuple[datetime, int | None]] = {}
-    for at, value in points:
-        index = min(buckets - 1, int((at - start).total_seconds() / width))
+    grouped: dict[int, _P] = {}
+    for point in points:
+        index = min(buckets - 1, int((point[0] - start).total_seconds() / width))
         current = grouped.get(index)
-        if current is None or (value is not None and (current[1] is None or value > current[1])):
-            grouped[index] = (at, value)
+        value = _weight(point)
+        if current is None or (value is not None and (_weight(current) is None or value > (_weight(current) or 0))):
+            grouped[index] = point
     return [grouped[i] for i in sorted(grouped)]
 
 
-def series(cluster: str, group: str, range_name: str = DEFAULT_RANGE) -> list[tuple[datetime, int | None]]:
-    """(sampled_at, total lag) of one group over a named range, oldest first."""
+# (sampled_at, committed lag, events not yet committed)
+Sample = tuple[datetime, int | None, int | None]
+
+
+def series(cluster: str, group: str, range_name: str = DEFAULT_RANGE) -> list[Sample]:
+    """(sampled_at, total lag, not yet committed) of one group over a named range, oldest first."""
     seconds = RANGES[range_name]
     start = timezone.now() - timedelta(seconds=seconds)
-    points = list(LagSample.objects.of(cluster, group).since(start).values_list("sampled_at", "total_lag"))
-    return _downsample(points, start, seconds, CHART_POINTS)
+    rows = LagSample.objects.of(cluster, group).since(start).values_list("sampled_at", "total_lag", "uncommitted")
+    return _downsample(list(rows), start, seconds, CHART_POINTS)
 
 
 def recent(cluster: str, groups: Sequence[str]) -> dict[str, list[int | None]]:

@@ -1,7 +1,10 @@
 """Lag of one consumer group: members, and per partition committed offset, end offset, lag, time lag.
 
 Lag is exact: end offset - committed offset per partition; a partition without a committed
-offset has no lag (None), never an invented number. Time lag is the age of the next event
+offset has no lag (None), never an invented number. Its events are counted apart, as "not
+yet committed": end - log start, what a consumer reads there with auto.offset.reset=earliest
+(with latest it reads nothing), so a group that committed on one partition out of three does
+not look caught up. Time lag is the age of the next event
 the group will consume, read from that event's timestamp (one event per lagging partition).
 """
 
@@ -14,15 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from backbone_admin.kafka import BackboneError, GroupNotFound, TopicNotFound
-from backbone_admin.kafka.groups import GroupDescription, committed_offsets, describe_group
+from backbone_admin.kafka.groups import GroupDescription, committed_offsets
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.records import reader
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.kafka.types import Watermarks
+from topics.groups.state import ACTIVE_STATES, describe_one, members_label, short_assignor, state_label
 from topics.listing import OFFSETS_CHUNK, cluster_pool
 
 Partition = tuple[str, int]
-ACTIVE_STATES = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
 # Time lag reads one event per lagging partition: at most this many partitions, this long.
 TIME_LAG_MAX_PARTITIONS = 500
 TIME_LAG_WAIT = 1.5
@@ -91,6 +94,13 @@ class PartitionLag:
         return max(0, self.high - self.committed)
 
     @property
+    def uncommitted(self) -> int | None:
+        """Events a consumer reads here from the log start (no commit yet); None when committed or unknown."""
+        if self.committed is not None or self.high is None or self.low is None:
+            return None
+        return max(0, self.high - self.low)
+
+    @property
     def time_lag_ms(self) -> int | None:
         """Age of the next event to consume; 0 when caught up; None when unknown."""
         if self.lag == 0:
@@ -115,6 +125,7 @@ class PartitionLag:
             "next_timestamp": self.next_timestamp,
             "client_id": self.client_id,
             "note": None if self.committed is not None else "no committed offset",
+            "uncommitted_events": self.uncommitted,
         }
 
 
@@ -137,6 +148,28 @@ class GroupDetail:
     def lag(self) -> int | None:
         lags = [p.lag for p in self.partitions if p.lag is not None]
         return sum(lags) if lags else None
+
+    @property
+    def uncommitted_partitions(self) -> list[PartitionLag]:
+        return [p for p in self.partitions if p.committed is None]
+
+    @property
+    def uncommitted(self) -> int | None:
+        """Events on the partitions without a commit, from the log start; None when every partition has one."""
+        rows = self.uncommitted_partitions
+        return sum(p.uncommitted or 0 for p in rows) if rows else None
+
+    @property
+    def state_label(self) -> str:
+        return state_label(self.state, len(self.description.members))
+
+    @property
+    def members_label(self) -> str:
+        return members_label(self.state, len(self.description.members))
+
+    @property
+    def assignor_short(self) -> str:
+        return short_assignor(self.description.assignor)
 
     @property
     def max_time_lag_ms(self) -> int | None:
@@ -162,7 +195,7 @@ def require_group(cluster: str, group_id: str) -> tuple[GroupDescription, dict[P
     a group with no member and no committed offset is one that does not exist.
     """
     pool = cluster_pool(cluster)
-    described_future = pool.submit(describe_group, cluster, group_id)
+    described_future = pool.submit(describe_one, cluster, group_id)
     offsets = committed_offsets(cluster, [group_id]).get(group_id, {})
     description = described_future.result()
     if not description.members and not offsets and description.state in ("Dead", "Empty", "Unknown"):

@@ -12,6 +12,10 @@ sorting by lag reads the lag of every group that passed the search (and describe
 the page), sorting by members or state describes every match (and reads only the page's
 lag). What a page fills in joins the cached snapshot without extending its life, so no
 number is older than the TTL. A Redis outage costs the cache, not the page.
+
+A group's lag here covers the topics it has committed on (the list does not describe every
+group to learn its assignments): their partitions without a commit are counted apart, as
+events not yet committed (end - log start), never added to the lag.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -27,11 +31,14 @@ from django.core.cache import cache
 from humanize import naturaldelta
 
 from backbone_admin.kafka import BackboneError, ClusterUnavailable, InvalidRequest
-from backbone_admin.kafka.groups import committed_offsets, describe_groups, list_groups
+from backbone_admin.kafka.groups import committed_offsets, list_groups
 from backbone_admin.paging import PageInfo
 from backbone_admin.patterns import name_filter
-from topics.groups.lag import Partition, end_offsets
-from topics.listing import cache_get, cache_set, cluster_pool
+from topics.groups import state as group_state
+from topics.groups.lag import Partition, end_offsets, topic_partitions
+from topics.groups.snapshot import GroupRow as GroupRow  # re-exported with Snapshot: callers read the list here
+from topics.groups.snapshot import Snapshot as Snapshot
+from topics.listing import cache_get, cache_set, cluster_pool, topic_index
 from topics.refresh import refresh_allowed
 
 log = logging.getLogger("backbone.groups")
@@ -42,87 +49,6 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 # Groups per describe / offsets request to the isolated child; the requests go out together.
 GROUP_CHUNK = 200
-
-# (group id, state as ListGroups gave it, type)
-IndexRow = tuple[str, str, str]
-# (state, assignor, members) as DescribeGroups gave them
-Described = tuple[str, str, int]
-# (lag per topic over the partitions with a committed offset, committed partitions,
-#  committed partitions whose end offset could not be read)
-Lag = tuple[dict[str, int], int, int]
-
-
-@dataclass(frozen=True)
-class GroupRow:
-    """One line of the group list."""
-
-    group_id: str
-    state: str
-    type: str
-    assignor: str
-    members: int
-    topic_lags: dict[str, int]  # lag per topic, over the partitions with a committed offset
-    committed_partitions: int
-    unknown_end: int = 0  # committed partitions whose end offset could not be read
-    lag_read: bool = True  # False: the cluster did not answer for this group's offsets
-
-    @property
-    def topics(self) -> list[str]:
-        return sorted(self.topic_lags)
-
-    @property
-    def lag(self) -> int | None:
-        """Total lag; None when the group has no committed offset at all (or they could not be read)."""
-        return sum(self.topic_lags.values()) if self.committed_partitions else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "state": self.state,
-            "type": self.type,
-            "assignor": self.assignor,
-            "members": self.members,
-            "topics": self.topics,
-            "lag": self.lag,
-            "lag_read": self.lag_read,
-            "topic_lags": dict(sorted(self.topic_lags.items())),
-            "committed_partitions": self.committed_partitions,
-        }
-
-
-@dataclass
-class Snapshot:
-    """The groups as listed at `fetched_at`, with the descriptions and lags read so far."""
-
-    fetched_at: float
-    index: list[IndexRow]
-    described: dict[str, Described] = field(default_factory=dict)
-    lags: dict[str, Lag] = field(default_factory=dict)
-    # End offsets read so far, shared by every group (None: the partition's topic is gone).
-    highs: dict[Partition, int | None] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def row(self, entry: IndexRow) -> GroupRow:
-        group_id, listed_state, kind = entry
-        # The description's state is the coordinator's own; ListGroups may say less.
-        state, assignor, members = self.described.get(group_id, (listed_state, "", 0))
-        lag = self.lags.get(group_id)
-        topic_lags, committed, unknown = lag if lag is not None else ({}, 0, 0)
-        return GroupRow(
-            group_id=group_id,
-            state=state,
-            type=kind,
-            assignor=assignor,
-            members=members,
-            topic_lags=topic_lags,
-            committed_partitions=committed,
-            unknown_end=unknown,
-            lag_read=lag is not None,
-        )
-
-    @property
-    def rows(self) -> list[GroupRow]:
-        return [self.row(entry) for entry in self.index]
 
 
 @dataclass(frozen=True)
@@ -139,11 +65,11 @@ class GroupPage(PageInfo):
 
 
 def _cache_key(cluster: str) -> str:
-    return f"groups:snapshot:v2:{cluster}"
+    return f"groups:snapshot:v3:{cluster}"
 
 
 def _last_known_key(cluster: str) -> str:
-    return f"groups:last-known:v2:{cluster}"
+    return f"groups:last-known:v3:{cluster}"
 
 
 def _ttl() -> int:
@@ -178,26 +104,23 @@ def fill(cluster: str, snap: Snapshot, *, describe: Iterable[str] = (), lag: Ite
         return False
     pool = cluster_pool(cluster)
     # Batches sent together: the isolated child serves them concurrently.
-    described_futures = [pool.submit(describe_groups, cluster, chunk) for chunk in _chunks(to_describe)]
+    described_futures = [pool.submit(group_state.describe, cluster, chunk) for chunk in _chunks(to_describe)]
     committed_futures = [pool.submit(committed_offsets, cluster, chunk) for chunk in _chunks(to_read)]
     committed: dict[str, dict[Partition, int]] = {}
     for future in committed_futures:
         committed.update(future.result())
-    unread = sorted({tp for offsets in committed.values() for tp in offsets} - snap.highs.keys())
+    _read_partitions(cluster, snap, {t for offsets in committed.values() for t, _ in offsets})
+    wanted = {tp for offsets in committed.values() for tp in offsets} | {
+        (t, p) for offsets in committed.values() for t in {t for t, _ in offsets} for p in snap.partitions.get(t) or []
+    }
+    unread = sorted(wanted - snap.highs.keys())
     if unread:
         marks = end_offsets(cluster, unread, snap.warnings)
         snap.highs.update({tp: marks[tp].high if tp in marks else None for tp in unread})
+        snap.lows.update({tp: marks[tp].low if tp in marks else None for tp in unread})
     for group_id, offsets in committed.items():
-        lags: dict[str, int] = {}
-        unknown = 0
-        for (topic, p), offset in offsets.items():
-            high = snap.highs.get((topic, p))
-            if high is None:
-                unknown += 1
-                lags.setdefault(topic, 0)
-                continue
-            lags[topic] = lags.get(topic, 0) + max(0, high - offset)
-        snap.lags[group_id] = (lags, len(offsets), unknown)
+        snap.lags[group_id] = snap.lag_of(offsets)
+        snap.uncommitted[group_id] = snap.uncommitted_of(offsets)
     listed = {entry[0]: entry[1] for entry in snap.index} if to_describe else {}
     for chunk, described_future in zip(_chunks(to_describe), described_futures, strict=True):
         try:
@@ -216,6 +139,23 @@ def fill(cluster: str, snap: Snapshot, *, describe: Iterable[str] = (), lag: Ite
     return True
 
 
+def _read_partitions(cluster: str, snap: Snapshot, topics: set[str]) -> None:
+    """Partition ids of the topics the snapshot lacks: from the cached topic index, else described."""
+    missing = topics - snap.partitions.keys()
+    if not missing:
+        return
+    try:
+        counts = {row[0]: row[1] for row in topic_index(cluster)[1] if row[0] in missing}
+    except BackboneError:
+        counts = {}
+    snap.partitions.update({t: list(range(n)) for t, n in counts.items()})
+    # A topic created since the index was cached: described now (a deleted one is None).
+    unknown = missing - counts.keys()
+    if unknown:
+        described = topic_partitions(cluster, unknown, snap.warnings)
+        snap.partitions.update({t: described.get(t) for t in unknown})
+
+
 def store(cluster: str, snap: Snapshot, *, fresh: bool) -> None:
     """Cache the snapshot for what is left of its TTL (a fresh one replaces any other).
 
@@ -230,7 +170,10 @@ def store(cluster: str, snap: Snapshot, *, fresh: bool) -> None:
             return
         snap.described = {**current.described, **snap.described}
         snap.lags = {**current.lags, **snap.lags}
+        snap.uncommitted = {**current.uncommitted, **snap.uncommitted}
         snap.highs = {**current.highs, **snap.highs}
+        snap.lows = {**current.lows, **snap.lows}
+        snap.partitions = {**current.partitions, **snap.partitions}
         snap.warnings = list(dict.fromkeys(current.warnings + snap.warnings))
     if remaining >= 1:
         cache_set(_cache_key(cluster), snap, remaining)

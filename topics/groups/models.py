@@ -17,7 +17,8 @@ class LagSampleQuerySet(models.QuerySet["LagSample"]):
 
 
 class LagSample(models.Model):
-    """One group's lag at one moment: the total and the lag per topic (`{"orders": 12}`).
+    """One group's lag at one moment: the total and the lag per topic (`{"orders": 12}`), and
+    the events not yet committed on partitions of its topics without a commit.
 
     One compact row per (cluster, group, sample) — a beat task writes one for every group
     every LAG_SAMPLE_INTERVAL and deletes those older than LAG_HISTORY_DAYS.
@@ -27,6 +28,10 @@ class LagSample(models.Model):
     group = models.CharField(max_length=255)
     sampled_at = models.DateTimeField(db_index=True)
     total_lag = models.BigIntegerField(null=True, help_text="None: no committed offset to measure from")
+    # Kept apart from the lag: counted into it, a partition's first commit made the chart jump.
+    uncommitted = models.BigIntegerField(
+        null=True, help_text="events on partitions of its topics without a commit, from the log start; None: none such"
+    )
     topics = models.JSONField(default=dict)
 
     objects = LagSampleQuerySet.as_manager()

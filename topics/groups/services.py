@@ -16,9 +16,10 @@ from backbone_admin.kafka import Conflict, InvalidRequest
 from backbone_admin.kafka.groups import GroupDescription, alter_offsets, delete_groups
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role
-from topics.groups.lag import ACTIVE_STATES, require_group
+from topics.groups.lag import require_group
 from topics.groups.listing import invalidate
 from topics.groups.rewind import RewindPlan, RewindRequest, plan_rewind
+from topics.groups.state import ACTIVE_STATES
 
 
 def ensure_inactive(cluster: str, description: GroupDescription, doing: str) -> None:

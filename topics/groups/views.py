@@ -47,6 +47,7 @@ COLUMNS = [
     ("members", "Members"),
     (None, "Topics"),
     ("lag", "Total lag"),
+    (None, "Not yet committed"),
     (None, "Lag, last hour"),
 ]
 
