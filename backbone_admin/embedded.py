@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -119,9 +120,15 @@ def banner() -> None:
     hint_file.unlink(missing_ok=True)
     line = "=" * 72
     print(
-        f"\n{line}\n  Backbone Console is up:  {url}\n  {hint}\n  API docs: {url}api/docs/   Stop: Ctrl-C\n{line}\n",
+        f"\n{line}\n  Backbone Console is up:  {url}\n  {hint}\n  API docs: {url}api/docs/   Stop: Ctrl-C\n"
+        f"  Logs: {_shown_path(run_dir() / 'log')}/ (Celery's routine lines are only there)\n{line}\n",
         flush=True,
     )
+
+
+def _shown_path(path: Path) -> str:
+    """`path` as a developer would type it from the project directory."""
+    return str(path.relative_to(BASE_DIR)) if path.is_relative_to(BASE_DIR) else str(path)
 
 
 def run_dir() -> Path:
@@ -182,7 +189,20 @@ def programs(*, web_port: int, state_dir: Path, web_processes: int = 1) -> dict[
         ),
         # A killed worker's tasks are redelivered (acks late) and jobs resume from their checkpoint.
         "worker": Program(
-            [python, "-m", "celery", "-A", "backbone_admin", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            # --quiet: no start-up banner (30 lines of configuration ascii art in the terminal).
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "backbone_admin",
+                "--quiet",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
             priority=200,
         ),
         "beat": Program(
@@ -192,6 +212,7 @@ def programs(*, web_port: int, state_dir: Path, web_processes: int = 1) -> dict[
                 "celery",
                 "-A",
                 "backbone_admin",
+                "--quiet",
                 "beat",
                 "--loglevel",
                 "INFO",
@@ -318,6 +339,52 @@ _COLORS = ("36", "33", "32", "35", "34", "31", "96")
 _MAX_PARTIAL = 64 * 1024
 
 
+# Celery's routine records (every task received and done, every beat send: ~80 a minute) would
+# push the login banner out of the terminal in under a minute. Worker and beat show only their
+# warnings and errors there (with the lines that follow one: a traceback) and the worker's
+# "ready"; their log files under var/log/ keep every line.
+QUIET_PROGRAMS = ("worker", "beat")
+_CELERY_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,.]+: ([A-Z]+)/[^\]]*\] (.*)$")
+_LOUD_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+# Start-up warnings said in words once instead of the program's own line (kept in its log file).
+_EXPLAINED = {
+    "redis": (
+        "Memory overcommit must be enabled",
+        "(Redis warns that vm.overcommit_memory is off: harmless here, since this Redis never saves"
+        " to disk; it only matters to a Redis that does. Its line is in {log_dir}/redis.log.)",
+    ),
+}
+
+
+class TerminalFilter:
+    """Which of a program's output lines the terminal of `make run` shows (its log file has all)."""
+
+    def __init__(self, log_dir: str) -> None:
+        self._log_dir = log_dir
+        # Per process: whether the lines that continue the last Celery record are shown. Before
+        # the first record (or after an exit) a line is shown: an import error, a Python warning.
+        self._showing: dict[str, bool] = {}
+
+    def lines(self, name: str, group: str, lines: list[str]) -> list[str]:
+        shown = []
+        for line in lines:
+            if group in QUIET_PROGRAMS:
+                record = _CELERY_RECORD.match(line)
+                if record:
+                    level, message = record.groups()
+                    self._showing[name] = level in _LOUD_LEVELS or message.endswith(" ready.")
+                if self._showing.get(name, True):
+                    shown.append(line)
+            elif group in _EXPLAINED and _EXPLAINED[group][0] in line:
+                shown.append(_EXPLAINED[group][1].format(log_dir=self._log_dir))
+            else:
+                shown.append(line)
+        return shown
+
+    def exited(self, name: str) -> None:
+        self._showing.pop(name, None)
+
+
 def _fields(line: str) -> dict[str, str]:
     return dict(token.split(":", 1) for token in line.split() if ":" in token)
 
@@ -331,11 +398,13 @@ def log_listener(*, color: bool = False) -> None:
     width = max(len(name) for name in PROGRAMS)
     colors = {name: _COLORS[i % len(_COLORS)] for i, name in enumerate(PROGRAMS)}
     partial: dict[str, str] = {}
+    terminal = TerminalFilter(_shown_path(run_dir() / "log"))
     # supervisord counts `len` in characters of the UTF-8 text it sends, so read text, untranslated.
     events = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
     channel, out = sys.stdout.buffer, sys.stderr.buffer
 
     def emit(name: str, group: str, lines: list[str]) -> None:
+        lines = terminal.lines(name, group, lines)
         # A process of a pool (`web_00`) is named as itself, in its program's colour.
         prefix = f"{name:<{width}} |"
         if color and group in colors:
@@ -361,8 +430,10 @@ def log_listener(*, color: bool = False) -> None:
             elif rest:
                 partial[name] = rest
             emit(name, group, lines)
-        elif name in partial:  # the process exited: its last words had no newline
-            emit(name, group, [partial.pop(name)])
+        else:
+            if name in partial:  # the process exited: its last words had no newline
+                emit(name, group, [partial.pop(name)])
+            terminal.exited(name)
         channel.write(b"RESULT 2\nOK")
         channel.flush()
 

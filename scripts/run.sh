@@ -37,6 +37,9 @@ if [ "${DEMO_EVENTS:-1}" != "0" ]; then
 fi
 
 .venv/bin/python manage.py migrate --noinput >/dev/null
+# WhiteNoise serves the static files from static/ (its finders) but warns at every web start
+# when STATIC_ROOT, where `collectstatic` would put them, does not exist: an empty one is enough.
+mkdir -p "${STATIC_ROOT:-staticfiles}"
 # The hint may hold a new admin's password, the config the socket's: both are the owner's only.
 rm -f "$BACKBONE_RUN_DIR/login-hint" "$conf"
 (umask 077 && .venv/bin/python manage.py ensure_admin >"$BACKBONE_RUN_DIR/login-hint")

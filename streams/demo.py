@@ -31,6 +31,13 @@ VESSELS = ["Maersk Alabama", "Ever Given", "CMA CGM Marco Polo", "MSC Gulsun", "
 ORDER_STATES = ["OrderCreated", "OrderUpdated", "OrderAssigned", "OrderInTransit", "OrderDelivered", "OrderCancelled"]
 CONTAINER_EVENTS = ["ContainerAdded", "ContainerAssigned", "ReeferTelemetry", "ContainerOffMaintenance"]
 SHIPMENT_EVENTS = ["ShipmentPlanned", "ShipmentDeparted", "ShipmentPositioned", "ShipmentArrived"]
+SHIPMENT_STATUS = {
+    "ShipmentPlanned": "planned",
+    "ShipmentDeparted": "on-time",
+    "ShipmentPositioned": "on-time",
+    "ShipmentArrived": "arrived",
+}
+DELAYED_SHARE = 0.25
 
 TOPICS = ("orders", "containers", "shipments")
 PARTITIONS = 3
@@ -184,7 +191,12 @@ class ShippingWorld:
             "containers": rng.sample(self.containers, rng.randint(1, 4)),
             "orderIDs": rng.sample(self.orders, min(len(self.orders), rng.randint(0, 3))),
             "position": {"lat": round(rng.uniform(-40, 60), 3), "lon": round(rng.uniform(-180, 180), 3)},
+            "status": SHIPMENT_STATUS[kind],
         }
+        # Some ships run late: the documented filter `status == "delayed"` finds them.
+        if kind != "ShipmentPlanned" and rng.random() < DELAYED_SHARE:
+            value["status"] = "delayed"
+            value["delayMinutes"] = rng.randint(2, 48) * 30
         return Event("shipments", shipment_id, value, self._headers(kind, shipment_id))
 
     def next_events(self) -> list[Event]:

@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from supervisor.xmlrpc import SupervisorTransport
 
-from backbone_admin.embedded import broker_command, free_port, wait_for_port
+from backbone_admin.embedded import TerminalFilter, broker_command, free_port, wait_for_port
 from tests.conftest import independent_client_config
 from tests.plugin import OUTPUT
 
@@ -248,6 +248,20 @@ def test_a_killed_process_comes_back_while_the_others_keep_running(stack: Stack)
 
     worker_log = stack.run_dir / "log" / "worker.log"
     wait_until("the worker ready", lambda: " ready." in worker_log.read_text(), 20)
+    # Once beat has sent tasks and the worker has run them, the terminal still ends with the
+    # login: Celery's routine INFO lines are in the log files only.
+    wait_until("a task run by the worker", lambda: worker_log.read_text().count(" succeeded in ") >= 2, 40, 0.5)
+    beat_log = (stack.run_dir / "log" / "beat.log").read_text()
+    assert "INFO/MainProcess] Scheduler: Sending due task" in beat_log
+    terminal = stack.output()
+    assert re.findall(r"^(?:worker|beat) +\| \[[^]]*: INFO/(?!MainProcess\] celery@\S+ ready\.$)", terminal, re.M) == []
+    assert re.search(r"^worker +\| \[[^]]*: INFO/MainProcess\] celery@\S+ ready\.$", terminal, re.M)
+    assert "Created admin account admin" in "\n".join(terminal.splitlines()[-25:]), terminal
+    # Fixed: WhiteNoise's missing STATIC_ROOT. Explained once: Redis's overcommit warning.
+    assert "No directory at" not in terminal
+    assert "Memory overcommit must be enabled" not in terminal
+    assert terminal.count("vm.overcommit_memory is off: harmless here") == 1
+    assert "Memory overcommit must be enabled" in (stack.run_dir / "log" / "redis.log").read_text()
     for name in ("web_00", "worker", "redis"):
         old = pids[name]
         readies = worker_log.read_text().count(" ready.")
@@ -335,3 +349,34 @@ def test_demo_producer_waits_for_a_down_broker_then_creates_its_topics_before_pr
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_the_terminal_shows_celery_warnings_and_errors_but_not_its_routine_lines() -> None:
+    terminal = TerminalFilter("var/log")
+    started = ["/x/celery/platforms.py:893: SecurityWarning: You're running the worker as root", "  warn()"]
+    assert terminal.lines("worker", "worker", started) == started
+    routine = [
+        "[2026-12-07 14:49:38,787: INFO/MainProcess] Connected to redis://:**@127.0.0.1:55475/0",
+        "[2026-12-07 14:49:40,001: INFO/MainProcess] Task backbone_admin.tasks.check_clusters[1] received",
+        "[2026-12-07 14:49:40,101: INFO/ForkPoolWorker-1] Task backbone_admin.tasks.check_clusters[1] succeeded",
+    ]
+    assert terminal.lines("worker", "worker", routine) == []
+    ready = "[2026-12-07 14:49:39,823: INFO/MainProcess] celery@vm ready."
+    assert terminal.lines("worker", "worker", [ready]) == [ready]
+    failed = [
+        "[2026-12-07 14:49:41,000: ERROR/ForkPoolWorker-2] Task streams.jobs.tasks.run_job[2] raised",
+        "Traceback (most recent call last):",
+        "ValueError: boom",
+    ]
+    assert terminal.lines("worker", "worker", [*failed, routine[1], "a line of the INFO record"]) == failed
+    assert terminal.lines("beat", "beat", ["[2026-12-07 14:49:41,000: INFO/MainProcess] beat: Starting..."]) == []
+    # After an exit, the next start's first lines (an import error) are shown again.
+    terminal.exited("worker")
+    assert terminal.lines("worker", "worker", ["Traceback (most recent call last):"]) == [
+        "Traceback (most recent call last):"
+    ]
+    # Other programs are shown as they are, Redis's overcommit warning in words.
+    web = ["2026-12-07 14:49:37,975 INFO daphne.cli: Starting server at fd:fileno=0"]
+    assert terminal.lines("web_00", "web", web) == web
+    [redis] = terminal.lines("redis", "redis", ["1:M 07 Dec # WARNING Memory overcommit must be enabled! Without it"])
+    assert "harmless here" in redis and "var/log/redis.log" in redis

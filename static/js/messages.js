@@ -58,6 +58,84 @@
   }
   localTimes(document);
 
+  // --- building the filter: examples, fields, and the fields of an event's JSON ------------
+  var q = document.getElementById("f-q");
+  function addToFilter(clause) {
+    var now = q.value.trim();
+    // A plain-text search cannot be joined with `and`: the clause replaces it.
+    var plain = now && !/[=<>~!()"]|\b(contains|exists)\b/.test(now);
+    q.value = !now || plain || now === clause ? clause : now + " and " + clause;
+    q.focus();
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-filter]");
+    if (!button || !root.contains(button)) return;
+    event.preventDefault();
+    addToFilter(button.dataset.filter);
+  });
+
+  // The pretty JSON of a value (json.dumps(indent=2) on the server) gets a button on each
+  // field name: a scalar adds `path == value`, an object or a list `path exists`. Read line
+  // by line, not with JSON.parse, so numbers keep every digit as written.
+  var IDENT = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+  var RESERVED = ["key", "value", "partition", "offset", "timestamp", "headers", "header",
+    "and", "or", "not", "contains", "exists", "true", "false", "null"];
+  function pathText(segments) {
+    var out = "";
+    segments.forEach(function (segment) {
+      if (segment === null) out = (out || "value") + "[*]";
+      else if (IDENT.test(segment)) out = out || RESERVED.indexOf(segment.toLowerCase()) >= 0 ? (out || "value") + "." + segment : segment;
+      else out = (out || "value") + "." + JSON.stringify(segment);
+    });
+    return out;
+  }
+  var KEY_LINE = /^(\s*)("(?:[^"\\]|\\.)*")(: )(.*)$/;
+  function clickableJson(pre) {
+    var stack = [];  // the path of each open object or list; null segments stand for list elements
+    var lines = pre.textContent.split("\n");
+    var out = document.createDocumentFragment();
+    lines.forEach(function (line, index) {
+      var match = KEY_LINE.exec(line);
+      var rest = line.trim();
+      var parent = stack.length ? stack[stack.length - 1] : null;
+      var path = null;
+      if (match) {
+        path = (parent ? parent.path : []).concat([JSON.parse(match[2])]);
+        rest = match[4];
+      } else if (parent && parent.list && rest && rest[0] !== "}" && rest[0] !== "]") {
+        path = parent.path.concat([null]);
+      }
+      var bare = rest.replace(/,$/, "");
+      var opens = bare === "{" || bare === "[";
+      if (match) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "jf";
+        var name = pathText(path);
+        button.dataset.filter = opens || bare === "{}" || bare === "[]" ? name + " exists" : name + " == " + bare;
+        button.title = "Add " + button.dataset.filter + " to the search";
+        button.textContent = match[2];
+        out.appendChild(document.createTextNode(match[1]));
+        out.appendChild(button);
+        out.appendChild(document.createTextNode(match[3] + match[4]));
+      } else {
+        out.appendChild(document.createTextNode(line));
+      }
+      if (index < lines.length - 1) out.appendChild(document.createTextNode("\n"));
+      if (opens) stack.push({path: path || [], list: bare === "["});
+      else if ((bare === "}" || bare === "]") && stack.length) stack.pop();
+    });
+    pre.textContent = "";
+    pre.appendChild(out);
+    pre.dataset.fields = "1";
+  }
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.open || !details.closest || !details.closest("#event-rows")) return;
+    var pre = details.querySelector("pre");
+    if (pre && !pre.dataset.fields) clickableJson(pre);
+  }, true);
+
   // --- streamed search ----------------------------------------------------------------------
   var socket = null;
   var current = 0;
@@ -113,6 +191,7 @@
       });
       if (!message.found) rows.insertAdjacentHTML("beforeend", '<tr class="empty"><td colspan="7" class="muted">No event matched in what was read.</td></tr>');
       scanBox.innerHTML = message.scan_html;
+      if (message.help_html) document.getElementById("filter-help-examples").innerHTML = message.help_html;
       setPagers(message.pager_html);
       notesBox.textContent = "";
       (message.key_partitions ? [message.key_partitions] : []).concat(message.notes || []).forEach(function (text) {

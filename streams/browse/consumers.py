@@ -40,6 +40,7 @@ from streams.browse.positions import Cursor
 from streams.browse.query import MessageQuery, budget_for, parse_query, run_query
 from streams.browse.reading import Scan
 from streams.browse.slots import queued_message, search_pool
+from streams.events.filters import FILTER_EXAMPLES
 from streams.events.serialize import DecodedEvent
 
 PROGRESS_EVERY = 0.5  # seconds
@@ -217,6 +218,13 @@ class SearchConsumer(broadcast.ViewerConsumer):
                 "notes": result.notes,
                 "scan_html": render_to_string("streams/browse/messages.html#scan", context),
                 "pager_html": render_to_string("streams/browse/messages.html#pager", context),
+                # Examples built from the events found (none found: the page keeps those it has).
+                "help_html": render_to_string(
+                    "streams/browse/messages.html#filter_examples",
+                    {"filter_help": present.filter_help(result.events, FILTER_EXAMPLES)},
+                )
+                if result.events
+                else "",
             }
         )
 

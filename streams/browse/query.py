@@ -256,12 +256,15 @@ def _matcher(query: MessageQuery, decoder: EventDecoder) -> Callable[[Record], D
     if not query.searching:
         return None
     matches = query.filter.matches if query.filter is not None else None
+    observe = query.filter.observe if query.filter is not None and query.filter.paths else None
     key = query.key.encode("utf-8", "surrogatepass") if query.key is not None and decoder.masking else None
 
     def match(record: Record) -> DecodedEvent | None:
         event = decoder(record)
         if key is not None and event.key_bytes() != key:
             return None
+        if observe is not None:
+            observe(event)
         if matches is not None and not matches(event):
             return None
         return event
@@ -356,4 +359,19 @@ def run_query(
     )
     events = [hit.event if hit.event is not None else decoder(hit.record) for hit in page.hits]
     notes.extend(page.notes)  # e.g. a page cut short by BROWSE_MAX_PAGE_BYTES
+    notes.extend(_absent_fields(query, page))
     return Result(query=query, page=page, events=events, key_partitions=key_partitions, notes=notes)
+
+
+def _absent_fields(query: MessageQuery, page: Page) -> list[str]:
+    """Why a search found nothing, when it is plain: a JSON field of the filter no event read had."""
+    read = page.scan.events
+    if query.filter is None or page.hits or not read:
+        return []
+    which = "with this key " if query.key is not None else ""
+    events = f"{read:,} event{'s' if read != 1 else ''}"
+    return [
+        f"the field “{path}” was absent from every event {which}read ({events}): check its name and "
+        "nesting; without a filter the page shows the events, and a click on one of their fields puts it in the search"
+        for path in query.filter.absent_paths()
+    ]

@@ -37,25 +37,29 @@ from typing import Any
 from backbone_admin.kafka.errors import InvalidRequest
 from backbone_admin.patterns import PatternError, compile_user_pattern
 from streams.events import predicates
-from streams.events.predicates import NUMBER_TYPES, ORDER, Predicate
+from streams.events.predicates import NUMBER_TYPES, ORDER, PathSeen, Predicate
+from streams.events.serialize import DecodedEvent
 from streams.events.tokens import ANY, Lexer, Token, error
 
 MAX_LENGTH = 500
 MAX_DEPTH = 16
 MAX_TERMS = 32
 
+# Written for the demo's events (`make run`): each finds something there (streams/demo.py).
 FILTER_EXAMPLES: tuple[tuple[str, str], ...] = (
-    ("ORD-1234", "text in the key or the value"),
-    ('payload.status == "DELAYED"', "a JSON field of the value"),
-    ('amount > 100 and headers.source == "web"', "numbers, headers, and/or/not, parentheses"),
-    (r"key ~ /^order-1\d+$/", "a regular expression (RE2; /.../i ignores case)"),
-    ('items[*].sku contains "X1"', "any element of a list; contains: substring or element"),
-    ("customer.email exists", "the field is there"),
+    ("SHP-", "text in the key or the value"),
+    ('status == "delayed"', "a JSON field of the value"),
+    ('quantity > 100 and headers.source == "demo-producer"', "numbers, headers, and/or/not, parentheses"),
+    ("key ~ /^ORD-/", "a regular expression (RE2; /.../i ignores case)"),
+    ('telemetry.temperature > 6 or location.port == "NLRTM"', "nested JSON fields"),
+    ('vessel contains "Ever"', "contains: substring of a string, element of a list"),
+    ("delayMinutes exists", "the field is there"),
     ('timestamp >= "2024-05-01T10:00:00Z"', "time (ms or ISO 8601, UTC)"),
 )
 FILTER_HELP = (
     "Text alone is searched in the key and value. Fields: key, value, partition, offset, timestamp, "
-    "headers.<name>, JSON paths (payload.status, items[0].sku). Operators: == != < <= > >= contains ~ exists, "
+    "headers.<name>, JSON paths (status, location.port, items[0].sku, items[*].sku). "
+    "Operators: == != < <= > >= contains ~ exists, "
     'not, and, or, ( ). Strings in "double quotes", regexes as /.../.'
 )
 _OPERATOR_CHARS = set('=<>~!()"')
@@ -65,13 +69,28 @@ _OPERATORS = "==, !=, <, <=, >, >=, contains, ~, exists"
 class Filter:
     """A parsed filter; `matches(event)` is the compiled predicate, cheap to call millions of times."""
 
-    __slots__ = ("matches", "needs_json", "plain", "text")
+    __slots__ = ("_unseen", "matches", "needs_json", "paths", "plain", "text")
 
-    def __init__(self, text: str, matches: Predicate, *, needs_json: bool, plain: bool) -> None:
+    def __init__(
+        self, text: str, matches: Predicate, *, needs_json: bool, plain: bool, paths: tuple[PathSeen, ...] = ()
+    ) -> None:
         self.text = text
         self.matches: Predicate = matches
         self.needs_json = needs_json  # it reads JSON fields (the value is parsed for each event)
         self.plain = plain  # the whole text is searched as it is, in key or value
+        # The JSON paths it names, each told whether an event read had it (`observe`).
+        self.paths = paths
+        self._unseen = paths
+
+    def observe(self, event: DecodedEvent) -> None:
+        """Note which of the filter's JSON paths this event has; nothing once each was seen."""
+        found = [path for path in self._unseen if path.look(event)]  # every one looks, none is skipped
+        if found:
+            self._unseen = tuple(path for path in self._unseen if not path.seen)
+
+    def absent_paths(self) -> list[str]:
+        """The JSON paths no event observed so far had, as written in the filter."""
+        return [path.shown for path in self.paths if not path.seen]
 
     def __repr__(self) -> str:
         return f"Filter({self.text!r})"
@@ -97,6 +116,7 @@ class _Parser:
         self.depth = 0
         self.terms = 0
         self.needs_json = False
+        self.paths: dict[str, PathSeen] = {}
 
     def fail(self, message: str) -> InvalidRequest:
         return error(message, self.field)
@@ -266,6 +286,9 @@ class _Parser:
         if operand.kind in ("key", "value"):
             return predicates.text_field(operand.kind, op, literal)
         self.needs_json = True
+        shown = operand.token.source
+        if shown not in self.paths:
+            self.paths[shown] = PathSeen(shown, operand.name, operand.path)
         return predicates.json_field(operand.name, operand.path, op, literal)
 
 
@@ -305,4 +328,4 @@ def parse_filter(text: str, *, field: str = "q") -> Filter:
         if _looks_plain(stripped):
             return Filter(text, predicates.substring_predicate(stripped), needs_json=False, plain=True)
         raise
-    return Filter(text, predicate, needs_json=parser.needs_json, plain=False)
+    return Filter(text, predicate, needs_json=parser.needs_json, plain=False, paths=tuple(parser.paths.values()))

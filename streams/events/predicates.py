@@ -68,6 +68,43 @@ def resolver(path: tuple[Any, ...]) -> Callable[[Any], Iterable[Any]]:
     return lambda doc: walk(doc, 0)
 
 
+class PathSeen:
+    """Whether a filter's JSON path was in at least one event looked at: a search that finds
+    nothing can then say the field was absent from every event read (a typo, a wrong nesting).
+
+    Looked at apart from the predicates (`and`/`or` skip those they need not ask), and only
+    until it is seen once. Without masking an event whose bytes lack the path's last key
+    (`"status"`) is passed over without parsing it.
+    """
+
+    __slots__ = ("_needle", "_part", "_resolve", "seen", "shown")
+
+    def __init__(self, shown: str, part: str, path: tuple[Any, ...]) -> None:
+        self.shown = shown
+        self.seen = False
+        self._part = part
+        self._resolve = resolver(path)
+        names = [s for s in path if isinstance(s, str)]
+        name = names[-1] if names else ""
+        plain = name and not any(c in name for c in '"\\/') and all(ord(c) >= 0x20 for c in name)
+        self._needle = b'"' + name.encode("utf-8", "surrogatepass") + b'"' if plain else None
+
+    def look(self, e: DecodedEvent) -> bool:
+        decoded = getattr(e, self._part)
+        if decoded.encoding == "withheld":
+            self.seen = True  # masking hides whether it is there: never claim that it is absent
+            return True
+        if decoded.encoding not in ("json", "avro"):
+            return False
+        if self._needle is not None and not e.masking:
+            data = e.value_bytes() if self._part == "value" else e.key_bytes()
+            if data is None or (self._needle not in data and b"\\u" not in data):
+                return False
+        if any(True for _ in self._resolve(decoded.json)):
+            self.seen = True
+        return self.seen
+
+
 # --- value predicates ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ changes or the account is deactivated."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -209,18 +210,121 @@ def test_deactivating_a_user_revokes_their_tokens_for_good(make_user: Any) -> No
 # --- the admin page --------------------------------------------------------------------
 
 
-def test_the_tokens_page_is_for_admins_and_linked_from_their_nav(client_as: Any, make_user: Any) -> None:
-    token, _ = token_issue(user=make_user("viewer"), name="grafana")
+def test_the_tokens_page_shows_admins_every_token_and_others_their_own(client_as: Any, make_user: Any) -> None:
+    token, _ = token_issue(user=make_user("viewer"), name="looker-sync")
     admin = client_as("admin")
     page = admin.get("/tokens/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert f"bbc_{token.prefix}…" in html and "grafana" in html
-    assert 'href="/tokens/"' in html
+    assert f"bbc_{token.prefix}…" in html and "looker-sync" in html
+    assert 'href="/tokens/"' in html and 'href="/api/docs/"' in html
     content = html[html.index("<main") :]  # the page's own part; the shared header is base.html's
     assert " onclick=" not in content and " onsubmit=" not in content and " onchange=" not in content
-    assert client_as("operator").get("/tokens/").status_code == 403
-    assert 'href="/tokens/"' not in client_as("operator").get("/audit/").content.decode()
+    operator = Client()
+    operator.force_login(operator_user := make_user("operator"))
+    own, _ = token_issue(user=operator_user, name="deploy-bot")
+    mine = operator.get("/tokens/").content.decode()
+    assert f"bbc_{own.prefix}…" in mine and "deploy-bot" in mine
+    assert f"bbc_{token.prefix}…" not in mine and "looker-sync" not in mine
+    # The user filter narrows an admin's list; for others it has no input and changes nothing.
+    assert 'name="user"' not in mine
+    assert f"bbc_{own.prefix}…" in operator.get(f"/tokens/?user={token.user.username}").content.decode()
+    # Everyone's navigation leads to the page and to the API docs.
+    nav = operator.get("/jobs/").content.decode()
+    assert 'href="/tokens/"' in nav and 'href="/api/docs/"' in nav
+
+
+def test_every_input_of_the_tokens_page_has_a_label(client_as: Any) -> None:
+    for role in ("admin", "viewer"):
+        html = client_as(role).get("/tokens/").content.decode()
+        content = html[html.index("<main") :]
+        ids = re.findall(
+            r"<(?:input|select|textarea)\b(?![^>]*type=\"(?:hidden|submit)\")[^>]*\bid=\"([^\"]+)\"", content
+        )
+        unlabelled = re.findall(
+            r"<(?:input|select|textarea)\b(?![^>]*type=\"(?:hidden|submit)\")(?![^>]*\bid=)[^>]*>", content
+        )
+        assert unlabelled == [], role
+        assert ids and all(f'<label for="{i}"' in content for i in ids), (role, ids)
+
+
+def _create(client: Any, **form: Any) -> Any:
+    return client.post("/tokens/create/", {"name": "", "days": "30", **form})
+
+
+def test_a_user_creates_their_own_token_with_their_password_and_sees_it_once(make_user: Any) -> None:
+    user = make_user("viewer", password="pw-Tokens-1")
+    client = Client()
+    client.force_login(user)
+    response = _create(client, name="grafana", days="7", password="pw-Tokens-1")
+    assert response.status_code == 201
+    assert "no-store" in response["Cache-Control"]
+    token = ApiToken.objects.get(user=user)
+    [key] = set(re.findall(r"bbc_[A-Za-z0-9_-]{40,}", response.content.decode()))  # the key, and a curl line
+    assert ApiToken.hash_key(key) == token.key_hash and token.name == "grafana"
+    assert abs(token.expires_at - (timezone.now() + timedelta(days=7))) < timedelta(minutes=1)
+    # The token acts as its user: their own list through the API, nobody else's.
+    assert _get(key).json()["results"][0]["prefix"] == token.prefix
+    entry = AuditEntry.objects.get(action="token.create", target=user.username)
+    assert entry.username == user.username and entry.result == AuditEntry.Result.OK
+    assert entry.after["prefix"] == token.prefix and key not in str(entry.after)
+    # Shown once: the list afterwards names it, never its key.
+    listed = client.get("/tokens/").content.decode()
+    assert token.label in listed and key not in listed
+
+
+def test_a_wrong_password_creates_no_token_says_so_and_is_audited(make_user: Any, settings: Any) -> None:
+    settings.LOGIN_FAILURE_LIMIT = 2
+    user = make_user("viewer", password="pw-Tokens-1")
+    client = Client()
+    client.force_login(user)
+    response = _create(client, name="grafana", password="not-my-password")
+    assert response.status_code == 400
+    assert "Wrong password: no token was created." in response.content.decode()
+    assert not ApiToken.objects.filter(user=user).exists()
+    denied = AuditEntry.objects.get(action="token.create", target=user.username)
+    assert denied.result == AuditEntry.Result.DENIED and denied.error == "wrong password"
+    assert denied.username == user.username
+    # A missing password is a form error; a second wrong one reaches the limit, after which
+    # even the right password is not checked until the cool-off has passed.
+    assert "This field is required." in _create(client, password="").content.decode()
+    assert _create(client, password="still-wrong").status_code == 400
+    locked = _create(client, password="pw-Tokens-1")
+    assert locked.status_code == 400 and "Too many wrong passwords" in locked.content.decode()
+    assert not ApiToken.objects.filter(user=user).exists()
+    AuditEntry.objects.filter(action="token.create").update(at=timezone.now() - timedelta(hours=1))
+    assert _create(client, password="pw-Tokens-1").status_code == 201
+
+
+def test_a_token_from_the_page_lives_at_most_api_token_days(make_user: Any, settings: Any) -> None:
+    settings.API_TOKEN_DAYS = 30
+    user = make_user("viewer", password="pw-Tokens-1")
+    client = Client()
+    client.force_login(user)
+    for days in ("31", "0", "soon"):
+        assert _create(client, days=days, password="pw-Tokens-1").status_code == 400, days
+    assert "At most 30 days (API_TOKEN_DAYS)." in _create(client, days="31", password="pw-Tokens-1").content.decode()
+    assert not ApiToken.objects.filter(user=user).exists()
+    assert AuditEntry.objects.filter(action="token.create").count() == 0
+
+
+def test_creating_a_token_needs_the_csrf_token(make_user: Any) -> None:
+    user = make_user("viewer", password="pw-Tokens-1")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert _create(client, password="pw-Tokens-1").status_code == 403
+    assert not ApiToken.objects.filter(user=user).exists()
+
+
+def test_a_user_revokes_their_own_token_on_the_page_but_not_someone_elses(make_user: Any) -> None:
+    viewer = Client()
+    viewer.force_login(viewer_user := make_user("viewer"))
+    own, own_key = token_issue(user=viewer_user)
+    other, other_key = token_issue(user=make_user("viewer"))
+    assert viewer.post(f"/tokens/{other.pk}/revoke/").status_code == 404
+    assert _get(other_key).status_code == 200
+    assert viewer.post(f"/tokens/{own.pk}/revoke/").status_code == 302
+    assert _get(own_key).status_code == 401
 
 
 def test_the_tokens_page_revokes_with_htmx_and_without(client_as: Any, make_user: Any) -> None:
@@ -236,7 +340,7 @@ def test_the_tokens_page_revokes_with_htmx_and_without(client_as: Any, make_user
     plain = admin.post(f"/tokens/{second.pk}/revoke/")
     assert plain.status_code == 302 and plain["Location"] == "/tokens/"
     assert _get(second_key).status_code == 401
-    assert client_as("operator").post(f"/tokens/{second.pk}/revoke/").status_code == 403
+    assert client_as("operator").post(f"/tokens/{second.pk}/revoke/").status_code == 404
 
 
 def test_revoking_from_the_page_needs_the_csrf_token(make_user: Any) -> None:
