@@ -7,6 +7,7 @@ from backbone_admin.clusters import all_clusters
 from backbone_admin.models import Role
 from backbone_admin.roles import require_role, visible_clusters
 from backbone_admin.web import backbone_errors
+from topics import tiles
 from topics.refresh import health_with_refresh
 
 
@@ -23,4 +24,12 @@ def overview(request: HttpRequest, cluster: str) -> HttpResponse:
     config = require_role(request.user, cluster, Role.VIEWER)
     [health], notes = health_with_refresh(request.user, [config.name], refresh=request.GET.get("refresh") == "1")
     template = "topics/overview.html#health" if request.headers.get("HX-Request") else "topics/overview.html"
-    return render(request, template, {"cluster": config.public(), "health": health, "notes": notes})
+    context = {
+        "cluster": config.public(),
+        "health": health,
+        "notes": notes,
+        # From what the beat keeps (lag samples, the drift count): shown even while the cluster is down.
+        "growing": tiles.growing_lag(config.name),
+        "drifting": tiles.drifting_topics(config.name),
+    }
+    return render(request, template, context)

@@ -106,8 +106,10 @@ def base_config(cluster: ClusterConfig) -> dict[str, Any]:
     ms = int(timeout() * 1000)
     conf.update(
         {
-            "socket.timeout.ms": ms,
-            "socket.connection.setup.timeout.ms": ms,
+            # librdkafka refuses a client below its minimums (10 ms, 1 s): a request whose
+            # budget is nearly spent still gets a client, and the call's own timeout ends it.
+            "socket.timeout.ms": max(10, ms),
+            "socket.connection.setup.timeout.ms": max(1000, ms),
             "reconnect.backoff.max.ms": 2000,
             "log.connection.close": False,
             "logger": cluster_logger(cluster.name),

@@ -109,6 +109,7 @@ def _result_context(request: HttpRequest, config: ClusterConfig, topic: str, res
         "key_partitions": result.key_partitions.describe() if result.key_partitions else None,
         "order": page.order,
         "found": len(rows),
+        "filter_help": present.filter_help(result.events, FILTER_EXAMPLES),
     }
 
 
@@ -122,8 +123,9 @@ def messages(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
         "topic": topic,
         "partitions": [p.id for p in meta.partitions],
         "masking": masked and bool(config.mask_fields or config.mask_patterns),
-        "filter_examples": FILTER_EXAMPLES,
-        "filter_help": FILTER_HELP,
+        # Until a page of events gives its own fields (_result_context), the demo's examples.
+        "filter_help": present.FilterHelp(list(FILTER_EXAMPLES), [], 0),
+        "filter_grammar": FILTER_HELP,
         "budget": default_budget(),
         "max_limit": MAX_LIMIT,
         "ws_path": search_socket_path(config.name, topic),
@@ -252,14 +254,14 @@ def key_timeline(request: HttpRequest, cluster: str) -> HttpResponse:
     except ClusterUnavailable:
         context["suggestions"] = []
     status = 200
-    if key or topics:
-        every = request.GET.get("all_partitions") in ("1", "on", "true")
-        context["every"] = every
+    every = request.GET.get("all_partitions") in ("1", "on", "true")
+    context["every"] = every
+    # A link may bring only a key (from an event) or only a topic (from the browser): the form opens
+    # with it filled in and waits for the rest, without an error for what nobody has asked yet.
+    if key and topics:
         try:
             if len(key) > 4096:
                 raise InvalidRequest("key: at most 4,096 characters", fields={"key": "too long"})
-            if not topics:
-                raise InvalidRequest("topics: pick at least one topic", fields={"topic": "required"})
             if len(topics) > settings.KEY_TIMELINE_MAX_TOPICS:
                 raise InvalidRequest(
                     f"topics: at most {settings.KEY_TIMELINE_MAX_TOPICS} topics in one timeline",

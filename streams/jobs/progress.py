@@ -69,6 +69,13 @@ def job_payload_for(user: Any, job: Job, partitions: list[JobPartition] | None =
     return payload if sees_all(user, job) else private_view(payload)
 
 
+def _duration_seconds(job: Job) -> float | None:
+    """How long a finished job ran, from its start to its end; None while it runs or if it never started."""
+    if not job.finished or job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, (job.finished_at - job.started_at).total_seconds())
+
+
 def job_payload(job: Job, partitions: list[JobPartition] | None = None) -> dict[str, Any]:
     parts = partitions if partitions is not None else list(job.partitions.all())
     rows = [partition_payload(p) for p in parts]
@@ -77,6 +84,8 @@ def job_payload(job: Job, partitions: list[JobPartition] | None = None) -> dict[
     rate = sum(r["rate"] for r in rows)
     remaining = max(0, total - read)
     etas = [r["eta_seconds"] for r in rows if r["eta_seconds"] is not None]
+    # A finished job's live rate is 0: what a person wants then is how long it took and how fast on average.
+    duration = _duration_seconds(job)
     return {
         "id": job.pk,
         "kind": job.kind,
@@ -102,6 +111,8 @@ def job_payload(job: Job, partitions: list[JobPartition] | None = None) -> dict[
             "percent": _percent(read, total, job.status in Job.COMPLETED),
             "rate": round(rate, 1),
             "eta_seconds": max(etas) if etas else (None if remaining else 0),
+            "duration_seconds": round(duration, 3) if duration is not None else None,
+            "average_rate": round(read / duration, 1) if duration else None,
             "partitions": rows,
         },
         "result": job.result,

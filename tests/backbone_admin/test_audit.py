@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -60,3 +61,37 @@ def audited_change(user: Any) -> Any:
     return audit.audited(
         user=user, action="topic.configure", cluster="local", target="orders", before={"retention.ms": "604800000"}
     )
+
+
+@pytest.mark.django_db
+def test_the_audit_page_shows_changes_as_json_with_units_and_messages_without_backticks(
+    make_user: Any, client_as: Any
+) -> None:
+    user = make_user("operator")
+    audit.record(
+        user=user,
+        action="topic.configure",
+        cluster="local",
+        target="orders",
+        before={"retention.ms": "604800000", "retention.bytes": "1073741824", "cleanup.policy": "delete"},
+        after={"retention.ms": "259200000", "retention.bytes": "1073741824", "cleanup.policy": "delete", "note": None},
+    )
+    audit.record(user=user, action="export.download", cluster="local", target="job 7", after={"size": 1536})
+    audit.record(
+        user=user,
+        action="topic.delete",
+        cluster="local",
+        target="gone",
+        result="error",
+        error="topic `gone` does not exist",
+    )
+    html = client_as("admin").get("/audit/").content.decode()
+    # Only what changed, in JSON, with units: no raw milliseconds, no Python None.
+    assert "<code>retention.ms</code>: &quot;7 d&quot; → &quot;3 d&quot;" in html
+    assert "<code>note</code>: (not set) → null" in html
+    assert "retention.bytes" not in html and "cleanup.policy" not in html  # unchanged
+    assert "259200000" not in html and "None" not in html
+    assert '→ <code class="audit-json">{&quot;size&quot;: &quot;1.5 KiB&quot;}</code>' in html
+    # Times carry their date and zone; names in messages read as code, not between backticks.
+    assert re.search(r'<time datetime="[0-9T:.-]+Z">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', html)
+    assert "topic <code>gone</code> does not exist" in html and "`gone`" not in html

@@ -271,6 +271,8 @@ def test_overview_and_cluster_refreshes_are_limited_with_a_note(
     client = _fresh_page_client(client_as, django_user_model)
     page = client.get("/clusters/local/", {"refresh": "1"})
     assert page.status_code == 200
-    assert "Showing cached data: `local` was refreshed less than 30 s ago." in page.content.decode()
+    # Pages show the cluster's name as code where the API's message has it between backticks.
+    shown = "Showing cached data: <code>local</code> was refreshed less than 30 s ago."
+    assert shown in page.content.decode()
     rows = client.get("/clusters/", {"refresh": "1"}, HTTP_HX_REQUEST="true")
-    assert "Showing cached data: `local` was refreshed less than 30 s ago." in rows.content.decode()
+    assert shown in rows.content.decode()

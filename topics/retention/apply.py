@@ -316,6 +316,23 @@ def drift_refresh(cluster: str) -> int:
     return count
 
 
+def drift_remember(cluster: str, count: int) -> None:
+    """Cache a drift count a page has just computed, so the navigation shows the same number."""
+    try:
+        cache.set(drift_cache_key(cluster), count, timeout=drift_cache_timeout())
+    except Exception:  # noqa: BLE001 - the count is advisory; a page must render while Redis is down
+        log.warning("could not cache the drift count of %s", cluster)
+
+
+def drift_cached(cluster: str) -> int | None:
+    """The last drift count of the cluster (beat task or a page), None when unknown or Redis is down."""
+    try:
+        value = cache.get(drift_cache_key(cluster))
+    except Exception:  # noqa: BLE001 - advisory, as above
+        return None
+    return int(value) if value is not None else None
+
+
 def drift_refresh_all() -> dict[str, int | str]:
     """Every cluster's drift count; a cluster that does not answer keeps its last count until it expires."""
     counts: dict[str, int | str] = {}

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from backbone_admin.clusters import default_cluster_name, get_cluster
@@ -31,7 +32,7 @@ CLEANUP_CHOICES = ("", "delete", "compact", "delete,compact")
 def _get_policy(name: str) -> RetentionPolicy:
     policy = RetentionPolicy.objects.select_related("updated_by").filter(name=name).first()
     if policy is None:
-        raise NotFound(f"retention policy `{name}` does not exist")
+        raise NotFound(f"retention policy “{name}” does not exist")
     return policy
 
 
@@ -124,8 +125,11 @@ def policy_list(request: HttpRequest) -> HttpResponse:
         }
         for p in policies
     ]
+    created_name = request.GET.get("created")
+    created = next((row for row, p in zip(rows, policies, strict=True) if p.name == created_name), None)
     context = {
         "rows": rows,
+        "created": created,
         "cluster": cluster,
         "counts_error": counts_error,
         "can_edit": has_global_role(request.user, Role.ADMIN),
@@ -143,8 +147,8 @@ def policy_create(request: HttpRequest) -> HttpResponse:
             policy = retention_services.policy_create(user=request.user, data=data, request=request)
         except InvalidRequest as exc:
             return _render_form(request, None, data, exc.fields or {"form": exc.message}, 400)
-        messages.success(request, f"Retention policy `{policy.name}` created.")
-        return redirect("topics:policies")
+        # The list says how many topics the new policy matches and offers the preview of applying it.
+        return redirect(reverse("topics:policies") + "?" + urlencode({"created": policy.name}))
     return _render_form(request, None, _initial(None), {}, 200)
 
 
@@ -156,14 +160,14 @@ def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") == "delete":
             retention_services.policy_delete(user=request.user, policy=policy, request=request)
-            messages.success(request, f"Retention policy `{name}` deleted.")
+            messages.success(request, f"Retention policy “{name}” deleted.")
             return redirect("topics:policies")
         data = _form_data(request.POST)
         try:
             policy = retention_services.policy_update(user=request.user, policy=policy, data=data, request=request)
         except InvalidRequest as exc:
             return _render_form(request, policy, data, exc.fields or {"form": exc.message}, 400)
-        messages.success(request, f"Retention policy `{policy.name}` saved.")
+        messages.success(request, f"Retention policy “{policy.name}” saved.")
         return redirect("topics:policies")
     return _render_form(request, policy, _initial(policy), {}, 200)
 
@@ -201,6 +205,10 @@ def compliance(request: HttpRequest, cluster: str) -> HttpResponse:
     if policy_filter:
         rows = [r for r in rows if r.policy is not None and r.policy.name == policy_filter]
     drifting = sum(1 for r in rows if r.drifting)
+    unfiltered = not search and not policy_filter and not search_error
+    if unfiltered:
+        # This count was just read from the cluster: the navigation's badge (same cache) shows it too.
+        retention_apply.drift_remember(config.name, drifting)
     shown = [r for r in rows if r.drifting] if drifting_only else rows
     page = Paginator(shown, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
@@ -214,6 +222,7 @@ def compliance(request: HttpRequest, cluster: str) -> HttpResponse:
         "search_error": search_error,
         "policy_filter": policy_filter,
         "can_apply": can_apply,
+        "drift_total": drifting if unfiltered else None,
         "querystring": urlencode({"drifting": "1" if drifting_only else "", "search": search, "policy": policy_filter}),
     }
     template = "topics/retention_compliance.html"

@@ -1,0 +1,64 @@
+"""What the overview's tiles count: groups whose lag keeps growing, and topics drifting from their policy.
+
+Both read what the beat already keeps (lag samples in the database, the drift count in the cache),
+so the overview costs no extra call to the cluster.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import pairwise
+
+from django.conf import settings
+from django.utils import timezone
+
+from topics.groups.models import LagSample
+from topics.retention.apply import drift_cached
+
+# Lag "grows" when it rose over the group's last GROWTH_SAMPLES samples and never fell between them:
+# one spike between two samples is not a trend, a consumer that keeps falling behind is.
+GROWTH_SAMPLES = 4
+GROWTH_WINDOW = timedelta(hours=1)
+MAX_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class GrowingLag:
+    group: str
+    first: int
+    last: int
+
+    @property
+    def growth(self) -> int:
+        return self.last - self.first
+
+
+def growing_lag(cluster: str) -> list[GrowingLag]:
+    """Groups of the cluster whose total lag rose over their last samples, fastest-growing first."""
+    since = timezone.now() - max(GROWTH_WINDOW, timedelta(seconds=GROWTH_SAMPLES * _interval() * 2))
+    rows = (
+        LagSample.objects.filter(cluster=cluster, sampled_at__gte=since, total_lag__isnull=False)
+        .order_by("group", "sampled_at")
+        .values_list("group", "total_lag")
+    )
+    lags: dict[str, list[int]] = defaultdict(list)
+    for group, lag in rows.iterator():
+        if lag is not None:  # excluded by the query; the column is nullable
+            lags[group].append(lag)
+    found = []
+    for group, values in lags.items():
+        last = values[-GROWTH_SAMPLES:]
+        if len(last) == GROWTH_SAMPLES and all(b >= a for a, b in pairwise(last)) and last[-1] > last[0]:
+            found.append(GrowingLag(group, last[0], last[-1]))
+    return sorted(found, key=lambda g: (-g.growth, g.group))
+
+
+def _interval() -> float:
+    return float(settings.LAG_SAMPLE_INTERVAL)
+
+
+def drifting_topics(cluster: str) -> int | None:
+    """The same count as the navigation's badge; None until the beat or the compliance page counted."""
+    return drift_cached(cluster)
