@@ -118,7 +118,7 @@ MESSAGE_PARAMS = [
     OpenApiParameter(
         "q",
         str,
-        description='a filter: text alone is a substring of key or value; or e.g. `payload.status == "DELAYED"`, '
+        description='a filter: text alone is a substring of key or value; or e.g. `status == "delayed"`, '
         '`amount > 100 and headers.source == "web"`, `key ~ /^order-1\\d+$/`',
     ),
     OpenApiParameter("limit", int, description=f"events per page, 1 to {MAX_LIMIT}"),

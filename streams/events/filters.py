@@ -3,7 +3,7 @@
 Text with no operators is searched as it is, in the key or the value (case-sensitive):
 `ORD-1234`, `payment failed`. Otherwise it is an expression:
 
-    payload.status == "DELAYED"                  a JSON field of the value
+    status == "delayed"                          a JSON field of the value (payload.status: a nested one)
     amount > 100 and headers.source == "web"     numbers compare with numbers, strings with strings
     key ~ /^order-1\\d+$/                         RE2 regular expression (/.../i ignores case), or ~ "..."
     items[0].sku contains "X1"                   `contains`: substring of a string, element of a list

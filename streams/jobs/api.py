@@ -34,7 +34,7 @@ START_DOC = (
     '`{"last_per_partition": N}`: each partition\'s N newest events (N ≤ 100,000 events in all; both end '
     'at the log end, so the end must be left out or `"latest"`). '
     'One event: `partitions: [p]`, start `{"offset": o}`, end `{"offset": o+1}`. '
-    '`filter`: the message browser\'s filter language (text, or e.g. `payload.status == "DELAYED"`); a bad '
+    '`filter`: the message browser\'s filter language (text, or e.g. `status == "delayed"`); a bad '
     "filter is a 400 naming the column. "
     "Starting needs the operator role on the source (and on a writable target cluster for a replay). An export "
     "started below admin on a cluster with masking rules holds masked contents; an unmasked export of such a "
