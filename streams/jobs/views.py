@@ -61,9 +61,28 @@ PREFILL = (
 @backbone_errors
 def job_list(request: HttpRequest) -> HttpResponse:
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
-    jobs = Job.objects.on_clusters(names).select_related("created_by").prefetch_related("partitions")[:100]
-    rows = [job_payload_for(request.user, job, list(job.partitions.all())) for job in jobs]
-    return render(request, "streams/jobs/list.html", {"jobs": rows})
+    # ?status=failed&cluster=c narrows the list (the overview's failed-jobs tile links here).
+    status, cluster = request.GET.get("status", ""), request.GET.get("cluster", "")
+    error = ""
+    if status and status not in Job.Status.values:
+        error = f"There is no job status “{status[:40]}”: choose one of the list."
+    elif cluster and cluster not in names:
+        error = f"There is no cluster “{cluster[:40]}” among yours."
+    jobs = Job.objects.on_clusters([cluster] if cluster and not error else names)
+    if status and not error:
+        jobs = jobs.filter(status=status)
+    jobs = jobs.select_related("created_by").prefetch_related("partitions")[:100]
+    rows = [] if error else [job_payload_for(request.user, job, list(job.partitions.all())) for job in jobs]
+    context = {
+        "jobs": rows,
+        "statuses": Job.Status.choices,
+        "clusters": names,
+        "status": status,
+        "cluster": cluster,
+        "filtered": bool(status or cluster),
+        "error": error,
+    }
+    return render(request, "streams/jobs/list.html", context, status=400 if error else 200)
 
 
 @require_http_methods(["GET"])
