@@ -93,7 +93,12 @@ class GroupLagSerializer(serializers.Serializer[Any]):
     group_id = serializers.CharField()
     state = serializers.CharField()
     lag = serializers.IntegerField()
+    # Events on partitions with no commit yet (what auto.offset.reset=earliest would read): not lag.
+    uncommitted = serializers.IntegerField(allow_null=True)
+    members = serializers.IntegerField()
+    assignor_short = serializers.CharField()
     partitions = serializers.ListField(child=serializers.DictField())
+    partitions_without_commit = serializers.ListField(child=serializers.DictField())
 
 
 class TopicDetailSerializer(serializers.Serializer[Any]):
@@ -257,9 +262,13 @@ def detail_payload(detail: TopicDetail) -> dict[str, Any]:
                 "group_id": g.group_id,
                 "state": g.state,
                 "lag": g.lag,
+                "uncommitted": g.uncommitted_events,
+                "members": g.members,
+                "assignor_short": g.assignor_short,
                 "partitions": [
                     {"partition": p, "committed": off, "high": high, "lag": lag} for p, off, high, lag in g.partitions
                 ],
+                "partitions_without_commit": [{"partition": p, "events": n} for p, n in g.uncommitted],
             }
             for g in detail.groups
         ],

@@ -122,6 +122,15 @@ def test_partitions_without_a_commit_are_shown_and_counted_apart(
     assert "p1: no commit yet · 330 from start" in topic_page and "p2: no commit yet · 320 from start" in topic_page
     assert f"p0: {COMMITTED_AT} / 350 → 150" in topic_page and ">650<" in topic_page
 
+    [listed_on_topic] = [
+        g for g in api.get(f"/api/clusters/local/topics/{topic}/").json()["consumer_groups"] if g["group_id"] == group
+    ]
+    assert (listed_on_topic["lag"], listed_on_topic["uncommitted"]) == (150, 650)
+    assert listed_on_topic["partitions_without_commit"] == [
+        {"partition": 1, "events": 330},
+        {"partition": 2, "events": 320},
+    ]
+
 
 @pytest.mark.django_db
 def test_the_history_keeps_lag_and_uncommitted_apart_so_the_first_commit_does_not_jump(
