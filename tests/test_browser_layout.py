@@ -246,6 +246,8 @@ def test_every_page_fits_the_window_and_passes_axe(
         assert not lines, f"{name} at {width}: {len(lines)} axe violation(s)\n" + "\n".join(lines)
         assert [e for e in errors if "Content Security Policy" in e] == []
         assert missing == [], f"{name}: 404 for {missing}"
+        if name not in LOGGED_OUT:  # a page's own context must not shadow the header's (e.g. `clusters`)
+            assert page.locator("#cluster-switch option").count() >= 1, f"{name}: the cluster switcher is empty"
     finally:
         page.close()
 

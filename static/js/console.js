@@ -42,7 +42,7 @@
     entries.forEach(function (entry) { scrollerFocusable(entry.target); });
   }) : null;
   function watchScrollers() {
-    document.querySelectorAll("table.grid").forEach(function (table) {
+    document.querySelectorAll("table.grid, .chart-scroll").forEach(function (table) {
       scrollerFocusable(table);
       if (resized) resized.observe(table);  // new rows, a resized window
     });

@@ -76,7 +76,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     context = {
         "jobs": rows,
         "statuses": Job.Status.choices,
-        "clusters": names,
+        "cluster_names": names,
         "status": status,
         "cluster": cluster,
         "filtered": bool(status or cluster),

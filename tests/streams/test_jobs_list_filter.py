@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ def test_the_list_shows_only_the_failed_jobs_of_the_cluster(client_as: Any, clus
     page = client.get("/jobs/", {"status": "failed", "cluster": "local"}).content.decode()
     assert f"#{failed.pk}<" in page and f"#{done.pk}<" not in page
     assert '<option value="failed" selected>' in page and "all jobs" in page
+    # The header's cluster switcher still lists the clusters (the filter's own list has another name).
+    assert re.search(r'id="cluster-switch"[^>]*>\s*<option value="local"', page)
 
     page = client.get("/jobs/").content.decode()
     assert f"#{failed.pk}<" in page and f"#{done.pk}<" in page
