@@ -90,7 +90,9 @@ def _events(topic: str, bootstrap: str) -> None:
 def kafka_data(kafka_admin: AdminClient, kafka_bootstrap: str) -> dict[str, str]:
     """A topic with 20 events on 2 partitions and a group that committed offsets on it."""
     prefix = f"lay-{uuid.uuid4().hex[:8]}"
-    topic, group = f"{prefix}.shipments", f"{prefix}-billing"
+    # A long group id with no break in it, as real ones often are: a wide table must still fit a laptop.
+    topic = f"{prefix}.shipments"
+    group = f"{prefix}-billing_service_consumer_of_shipments_in_the_eu_west_region_for_the_invoicing_pipeline_v2"
     kafka_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(10)
     _events(topic, kafka_bootstrap)
     consumer = Consumer(independent_client_config(kafka_bootstrap, **{"group.id": group}))
