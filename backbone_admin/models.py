@@ -38,6 +38,79 @@ class ClusterGrant(models.Model):
         return f"{self.user} is {self.role} on {self.cluster}"
 
 
+class Grant(models.Model):
+    """A role for a user or for directory groups, on every cluster or one, on all its resources
+    or only on the topics and consumer groups its patterns match (glob, or `re:` + RE2 regex).
+
+    A grant without patterns covers the whole cluster, as ClusterGrant does. A group grant's
+    subject is a glob on directory group names (OIDC claim, LDAP groups): `kafka-orders-*`.
+    """
+
+    class Subject(models.TextChoices):
+        USER = "user", "User"
+        GROUP = "group", "Group"
+
+    subject_type = models.CharField(max_length=8, choices=Subject.choices)
+    subject = models.CharField(max_length=150)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    cluster = models.CharField(max_length=63, blank=True, help_text="empty: every cluster")
+    topics = models.JSONField(default=list, blank=True)
+    groups = models.JSONField(default=list, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["subject_type", "subject", "cluster", "id"]
+
+    def __str__(self) -> str:
+        where = self.cluster or "every cluster"
+        scope = ""
+        if self.scoped:
+            scope = (
+                " ("
+                + ", ".join(
+                    part
+                    for part in (
+                        f"topics {', '.join(self.topics)}" if self.topics else "",
+                        f"groups {', '.join(self.groups)}" if self.groups else "",
+                    )
+                    if part
+                )
+                + ")"
+            )
+        return f"{self.subject_type} {self.subject} is {self.role} on {where}{scope}"
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.topics or self.groups)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The grant as the permissions file and the audit log write it."""
+        out: dict[str, Any] = {self.subject_type: self.subject, "role": self.role}
+        if self.cluster:
+            out["cluster"] = self.cluster
+        if self.topics:
+            out["topics"] = list(self.topics)
+        if self.groups:
+            out["groups"] = list(self.groups)
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+class DirectoryGroups(models.Model):
+    """The groups the identity provider or LDAP said a user is in, replaced at every sign-in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_groups")
+    groups = models.JSONField(default=list)
+    source = models.CharField(max_length=16)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} in {', '.join(self.groups) or 'no group'} ({self.source})"
+
+
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def for_key(self, key: str) -> ApiToken | None:
         """The token with this key whatever its state; the caller says why it may not be used."""

@@ -176,3 +176,18 @@ def name_filter(search: str, *, field: str = "search") -> Pattern | None:
     if search.startswith(REGEX_PREFIX):
         return compile_user_pattern(search[len(REGEX_PREFIX) :], field=field, ignore_case=True)
     return literal_pattern(search, field=field, ignore_case=True)
+
+
+def compile_union(patterns: tuple[str, ...], *, field: str = "pattern") -> Pattern:
+    """Topic patterns (each a glob or `re:` + regex, each checked alone first) as one RE2 program
+    matching any of them in full: one pass per name whatever the number of patterns."""
+    parts = []
+    for text in patterns:
+        compile_topic_pattern(text, field=field)  # refuses what one pattern alone would refuse
+        if text.startswith(REGEX_PREFIX):
+            parts.append(f"(?:{text[len(REGEX_PREFIX) :]})")
+        else:
+            parts.append(f"(?s:{glob_to_regex(text)})")
+    if not parts:
+        return _compile("[^\\x00-\\x{10FFFF}]", False, False)  # matches nothing
+    return _compile("|".join(parts), False, False)

@@ -26,7 +26,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 
 HEADER = struct.Struct("!I")
 # librdkafka reports the real cause of a connection failure only through error_cb.
@@ -156,6 +168,88 @@ class Child:
         futures = self.admin.delete_consumer_groups(group_ids, request_timeout=timeout)
         for future in futures.values():
             future.result(timeout=timeout + 1)
+
+    # ACLs and SCRAM credentials (security.py): the test broker's create_acls aborts librdkafka.
+    # An ACL travels as (resource_type, name, pattern_type, principal, host, operation, permission)
+    # of enum names; Kafka's CLUSTER resource is librdkafka's BROKER.
+
+    def describe_acls(self, spec: tuple[Any, ...], timeout: float) -> list[tuple[str, ...]]:
+        found = self.admin.describe_acls(_acl(AclBindingFilter, spec), request_timeout=timeout)
+        return [_acl_tuple(b) for b in found.result(timeout=timeout + 1)]
+
+    def create_acls(self, specs: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+        """None per created binding, or its Kafka error."""
+        bindings = [_acl(AclBinding, spec) for spec in specs]
+        futures = self.admin.create_acls(bindings, request_timeout=timeout)
+        return [_outcome(futures[b], timeout) for b in bindings]
+
+    def delete_acls(self, specs: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+        """The bindings each filter deleted, or its Kafka error."""
+        filters = [_acl(AclBindingFilter, spec) for spec in specs]
+        futures = self.admin.delete_acls(filters, request_timeout=timeout)
+        answers: list[Any] = []
+        for f in filters:
+            try:
+                answers.append([_acl_tuple(b) for b in futures[f].result(timeout=timeout + 1)])
+            except KafkaException as exc:
+                answers.append(_kafka_error(exc))
+        return answers
+
+    def describe_scram(self, timeout: float) -> dict[str, list[tuple[str, int]]]:
+        found = self.admin.describe_user_scram_credentials(request_timeout=timeout).result(timeout=timeout + 1)
+        return {
+            user: [(c.mechanism.name, c.iterations) for c in description.scram_credential_infos]
+            for user, description in found.items()
+        }
+
+    def alter_scram(self, changes: list[tuple[Any, ...]], timeout: float) -> dict[str, Any]:
+        """("upsert", user, mechanism, iterations, password) or ("delete", user, mechanism) each;
+        None per user that succeeded, or its Kafka error."""
+        alterations: list[Any] = []
+        for change in changes:
+            if change[0] == "upsert":
+                _, user, mechanism, iterations, password = change
+                info = ScramCredentialInfo(ScramMechanism[mechanism], iterations)
+                alterations.append(UserScramCredentialUpsertion(user, info, password))
+            else:
+                alterations.append(UserScramCredentialDeletion(change[1], ScramMechanism[change[2]]))
+        futures = self.admin.alter_user_scram_credentials(alterations, request_timeout=timeout)
+        return {user: _outcome(future, timeout) for user, future in futures.items()}
+
+
+def _acl(kind: Any, spec: tuple[Any, ...]) -> Any:
+    resource_type, name, pattern_type, principal, host, operation, permission = spec
+    resource = ResourceType.BROKER if resource_type == "CLUSTER" else ResourceType[resource_type]
+    return kind(
+        resource,
+        name,
+        ResourcePatternType[pattern_type],
+        principal,
+        host,
+        AclOperation[operation],
+        AclPermissionType[permission],
+    )
+
+
+def _acl_tuple(b: AclBinding) -> tuple[str, ...]:
+    resource_type = "CLUSTER" if b.restype == ResourceType.BROKER else b.restype.name
+    return (
+        resource_type,
+        b.name,
+        b.resource_pattern_type.name,
+        b.principal,
+        b.host,
+        b.operation.name,
+        b.permission_type.name,
+    )
+
+
+def _outcome(future: Any, timeout: float) -> Any:
+    try:
+        future.result(timeout=timeout + 1)
+    except KafkaException as exc:
+        return _kafka_error(exc)
+    return None
 
 
 def _kafka_error(exc: KafkaException) -> tuple[str, int, str]:
