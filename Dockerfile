@@ -12,9 +12,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# Only for a platform without a binary wheel of some requirement; none of it reaches the final stage.
+# python-ldap has no binary wheel: it compiles against the OpenLDAP and SASL headers here;
+# only the shared libraries reach the final stage.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
+    && apt-get install -y --no-install-recommends build-essential libldap2-dev libsasl2-dev \
     && rm -rf /var/lib/apt/lists/*
 
 RUN python -m venv /opt/venv
@@ -34,6 +35,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     STATIC_ROOT=/app/staticfiles \
     WHITENOISE_USE_FINDERS=0 \
     PORT=8000
+
+# The libraries python-ldap links against (LDAP sign-in).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libldap-2.5-0 libsasl2-2 \
+    && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 backbone \
     && useradd --system --uid 10001 --gid backbone --home-dir /app --no-create-home \

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format browser bench clean
+.PHONY: run test lint format browser ldap bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
@@ -11,7 +11,9 @@ $(BIN)/python:
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# python-ldap builds against Debian's OpenLDAP headers: install them (and slapd for the tests) first.
 $(VENV)/.installed: requirements.txt | $(BIN)/python
+	./scripts/install-ldap.sh
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
@@ -25,6 +27,9 @@ run: $(VENV)/.installed
 browser:
 	./scripts/install-browser.sh
 
+ldap:
+	./scripts/install-ldap.sh
+
 # makemigrations and mypy load the settings: on this machine they use the key kept in var/ (settings.py).
 lint: export BACKBONE_LOCAL := 1
 lint: $(VENV)/.installed-dev
@@ -34,7 +39,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy .
 	./scripts/check-deploy.sh
 
-test: $(VENV)/.installed-dev browser lint
+test: $(VENV)/.installed-dev browser ldap lint
 	$(BIN)/python -m pytest
 
 format: $(VENV)/.installed-dev

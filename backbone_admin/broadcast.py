@@ -3,6 +3,7 @@ so do the signals that close live tails in every web process before a topic is d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -23,6 +24,7 @@ from django.contrib import auth
 from redis.client import Pipeline, PubSub
 
 from backbone_admin.kafka import ClusterHealth
+from backbone_admin.sso import oidc_session
 
 CLUSTER_HEALTH_GROUP = "cluster-health"
 
@@ -42,7 +44,16 @@ def current_user(scope: dict[str, Any]) -> Any:
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     user = auth.get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
-    return user if user.is_authenticated and user.is_active else None
+    if not (user.is_authenticated and user.is_active):
+        return None
+    # An OIDC session is renewed here once its access token expired, and ends (with the socket)
+    # when the identity provider refuses to renew it.
+    if not oidc_session.session_still_valid(store, user):
+        store.delete()
+        return None
+    if store.modified:
+        store.save()
+    return user
 
 
 class ViewerConsumer(AsyncJsonWebsocketConsumer):
@@ -78,6 +89,17 @@ class ViewerConsumer(AsyncJsonWebsocketConsumer):
         self._gone = True
         await self.close(code=CLOSE_ACCESS_GONE)
         return False
+
+    def watch_access(self) -> asyncio.Task[None]:
+        """Re-check the viewer every ACCESS_TTL seconds even when nothing is pushed (a quiet topic's
+        tail), so removed access closes the socket within that interval; cancel it on disconnect."""
+
+        async def watch() -> None:
+            while await self.allowed():
+                # Until the last check (this one, or one made before a push) goes stale.
+                await asyncio.sleep(max(0.05, self._checked_at + self.ACCESS_TTL - time.monotonic()))
+
+        return asyncio.create_task(watch())
 
 
 def health_message(health: ClusterHealth) -> dict[str, Any]:

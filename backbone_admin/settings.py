@@ -11,6 +11,7 @@ import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -101,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "backbone_admin.sessions.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Renews an OIDC session whose access token expired, or ends it when the provider refuses.
+    "backbone_admin.sso.oidc_session.RefreshMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "backbone_admin.middleware.LoginRequiredMiddleware",
@@ -193,6 +196,8 @@ GROUPS_CACHE_TTL = env.float("GROUPS_CACHE_TTL", default=10.0)
 # Kafka: a clusters file, or one cluster `local` at KAFKA_BOOTSTRAP_SERVERS.
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
 BACKBONE_CLUSTERS_FILE = env.str("BACKBONE_CLUSTERS_FILE", default="")
+# Directory groups → grants (YAML); empty = `permissions.yml` beside the clusters file, if any.
+BACKBONE_PERMISSIONS_FILE = env.str("BACKBONE_PERMISSIONS_FILE", default="")
 KAFKA_TIMEOUT = env.float("KAFKA_TIMEOUT", default=5.0)
 DEFAULT_CLUSTER = env.str("DEFAULT_CLUSTER", default="")
 METADATA_CACHE_TTL = env.float("METADATA_CACHE_TTL", default=10.0)
@@ -300,6 +305,53 @@ AXES_VERBOSE = False
 # API tokens expire after this many days unless created with `create_api_token USER --days N`.
 API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
 LOGIN_URL = "login"
+# OpenID Connect single sign-on (backbone_admin/sso/oidc.py), off while OIDC_ISSUER is empty. Endpoints
+# come from <OIDC_ISSUER>/.well-known/openid-configuration; every call to the provider waits at most
+# OIDC_TIMEOUT s; ID tokens may be OIDC_CLOCK_SKEW s past their expiry. BACKBONE_LOCAL_LOGIN=0 turns
+# the username/password form off (and local passwords, in the Django admin too): SSO only.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET", default="") or ""
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_DISPLAY_NAME = env.str("OIDC_DISPLAY_NAME", default="single sign-on")
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)
+OIDC_CLOCK_SKEW = env.int("OIDC_CLOCK_SKEW", default=60)
+BACKBONE_LOCAL_LOGIN = env.bool("BACKBONE_LOCAL_LOGIN", default=True)
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (or OIDC_CLIENT_SECRET_FILE) as registered "
+        "for the console at the identity provider."
+    )
+if OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("backbone_admin.sso.oidc.OIDCBackend")
+if not BACKBONE_LOCAL_LOGIN:
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+# LDAP sign-in through the login form (backbone_admin/sso/ldap.py), off while LDAP_SERVER_URI is empty
+# (ldaps://host, or ldap://host with LDAP_START_TLS=1; the server's certificate is checked against
+# LDAP_CA_FILE, or the system's CAs). Users are found under LDAP_USER_SEARCH_BASE with LDAP_USER_FILTER
+# after binding as LDAP_BIND_DN; their groups' cn under LDAP_GROUP_SEARCH_BASE (groupOfNames, or
+# LDAP_GROUP_TYPE=posixGroup) are recorded at each sign-in. A directory that does not answer within
+# LDAP_TIMEOUT s fails the directory sign-in only: local accounts still sign in.
+LDAP_SERVER_URI = env.str("LDAP_SERVER_URI", default="")
+LDAP_BIND_DN = env.str("LDAP_BIND_DN", default="")
+LDAP_BIND_PASSWORD = env_secret("LDAP_BIND_PASSWORD", default="") or ""
+LDAP_USER_SEARCH_BASE = env.str("LDAP_USER_SEARCH_BASE", default="")
+LDAP_USER_FILTER = env.str("LDAP_USER_FILTER", default="(uid=%(user)s)")
+LDAP_GROUP_SEARCH_BASE = env.str("LDAP_GROUP_SEARCH_BASE", default="")
+LDAP_GROUP_TYPE = env.str("LDAP_GROUP_TYPE", default="groupOfNames")
+LDAP_START_TLS = env.bool("LDAP_START_TLS", default=False)
+LDAP_CA_FILE = env.str("LDAP_CA_FILE", default="")
+LDAP_TIMEOUT = env.float("LDAP_TIMEOUT", default=5.0)
+if LDAP_SERVER_URI:
+    if not LDAP_USER_SEARCH_BASE:
+        raise ImproperlyConfigured("LDAP_SERVER_URI is set but LDAP_USER_SEARCH_BASE is not: say where users are.")
+    if LDAP_GROUP_TYPE.lower() not in ("groupofnames", "posixgroup"):
+        raise ImproperlyConfigured(f"LDAP_GROUP_TYPE={LDAP_GROUP_TYPE}: use groupOfNames or posixGroup.")
+    if LDAP_CA_FILE and not Path(LDAP_CA_FILE).is_file():
+        raise ImproperlyConfigured(f"LDAP_CA_FILE={LDAP_CA_FILE} is not a readable file: name the CA's PEM file.")
+    AUTHENTICATION_BACKENDS.append("backbone_admin.sso.ldap.DirectoryBackend")
 # Idle timeout: a session ends after this many seconds without a request. It is extended (saved
 # with a fresh expiry) at most every SESSION_REFRESH_INTERVAL s by backbone_admin.sessions, not
 # on every request, so an idle session ends up to that much earlier, never later.
@@ -395,6 +447,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+if OIDC_ISSUER:
+    # Logging out (a form posted here) redirects to the provider's end_session_endpoint: browsers
+    # hold form redirects to form-action, so the provider's origin is allowed there too.
+    _issuer = urlsplit(OIDC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_issuer.scheme}://{_issuer.netloc}")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 

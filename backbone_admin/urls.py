@@ -1,6 +1,5 @@
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.templatetags.static import static
 from django.urls import include, path
@@ -9,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from backbone_admin import views
 from backbone_admin.api import views as api_views
+from backbone_admin.sso import views_oidc
 from backbone_admin.tokens import api as tokens_api
 from backbone_admin.tokens import views as tokens_views
 
@@ -17,8 +17,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on their own, logged in or not: send them to the SVG mark.
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"))), name="favicon"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views_oidc.LoginView.as_view(), name="login"),
+    path("logout/", views_oidc.logout, name="logout"),
+    path("oidc/authenticate/", login_not_required(views_oidc.StartView.as_view()), name="oidc-start"),
+    path("oidc/callback/", login_not_required(views_oidc.CallbackView.as_view()), name="oidc-callback"),
     path("audit/", views.audit, name="audit"),
     path("django-admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -38,10 +40,13 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke/", tokens_views.token_revoke_view, name="token-revoke"),
     path("api/tokens/", tokens_api.token_list, name="api-tokens"),
     path("api/tokens/<int:token_id>/", tokens_api.token_detail, name="api-token"),
+    path("", include("backbone_admin.grants.urls")),
     path("api/", include("topics.api_urls")),
     path("api/", include("streams.api_urls")),
+    path("api/", include("backbone_admin.security.api_urls")),
     path("", include("topics.urls")),
     path("", include("streams.urls")),
+    path("", include("backbone_admin.security.urls")),
 ]
 
 handler400 = "backbone_admin.errors.bad_request"

@@ -1,0 +1,1 @@
+"""Sign-in through a company's identity provider: OIDC (oidc.py, views_oidc.py)."""
