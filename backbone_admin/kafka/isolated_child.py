@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
@@ -177,6 +178,20 @@ class Child:
         found = self.admin.describe_acls(_acl(AclBindingFilter, spec), request_timeout=timeout)
         return [_acl_tuple(b) for b in found.result(timeout=timeout + 1)]
 
+    def authorizer(self, timeout: float) -> str | None:
+        """A broker's `authorizer.class.name` ("" for none), or None when the broker does not say.
+
+        librdkafka drops the SECURITY_DISABLED of a DescribeAcls answer and returns no ACLs: an
+        empty list is told apart from a cluster without an authorizer by asking this.
+        """
+        brokers = self.admin.list_topics(timeout=timeout).brokers
+        if not brokers:
+            return None
+        resource = ConfigResource(ResourceType.BROKER, str(min(brokers)))
+        entries = self.admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout=timeout + 1)
+        entry = entries.get("authorizer.class.name")
+        return None if entry is None else (entry.value or "")
+
     def create_acls(self, specs: list[tuple[Any, ...]], timeout: float) -> list[Any]:
         """None per created binding, or its Kafka error."""
         bindings = [_acl(AclBinding, spec) for spec in specs]
@@ -196,7 +211,8 @@ class Child:
         return answers
 
     def describe_scram(self, timeout: float) -> dict[str, list[tuple[str, int]]]:
-        found = self.admin.describe_user_scram_credentials(request_timeout=timeout).result(timeout=timeout + 1)
+        future: Any = self.admin.describe_user_scram_credentials(request_timeout=timeout)  # one future for all users
+        found = future.result(timeout=timeout + 1)
         return {
             user: [(c.mechanism.name, c.iterations) for c in description.scram_credential_infos]
             for user, description in found.items()
@@ -232,16 +248,21 @@ def _acl(kind: Any, spec: tuple[Any, ...]) -> Any:
 
 
 def _acl_tuple(b: AclBinding) -> tuple[str, ...]:
-    resource_type = "CLUSTER" if b.restype == ResourceType.BROKER else b.restype.name
+    resource_type = "CLUSTER" if b.restype == ResourceType.BROKER else _name(b.restype)
     return (
         resource_type,
         b.name,
-        b.resource_pattern_type.name,
+        _name(b.resource_pattern_type),
         b.principal,
         b.host,
-        b.operation.name,
-        b.permission_type.name,
+        _name(b.operation),
+        _name(b.permission_type),
     )
+
+
+def _name(value: Any) -> str:
+    """An enum's name (the bindings' attributes are typed as enum, str or int)."""
+    return str(getattr(value, "name", value))
 
 
 def _outcome(future: Any, timeout: float) -> Any:

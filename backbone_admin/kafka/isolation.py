@@ -6,7 +6,9 @@ DescribeConsumerGroups and friends (librdkafka issues 4605, 3663). Python cannot
 that, so those requests never run in a web, worker or beat process: each cluster gets a
 child (`isolated_child.py`, only confluent_kafka inside) that serves them concurrently. A
 child that dies costs the requests in flight a 503 naming the cause; the next request
-starts a new child. One cluster's child never serves another cluster.
+starts a new child. One cluster's child never serves another cluster. ACL and SCRAM
+requests (`security.py`) run there too: a broker's CreateAcls answer can abort librdkafka
+the same way (TEST_BROKER.md).
 """
 
 from __future__ import annotations
