@@ -4,6 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from backbone_admin.access import access_for
 from backbone_admin.clusters import all_clusters, default_cluster_name
 from backbone_admin.models import Role
 from backbone_admin.roles import has_global_role, has_role, role_on, visible_clusters
@@ -33,5 +34,8 @@ def console(request: HttpRequest) -> dict[str, Any]:
         "clusters": visible_clusters(user, all_clusters()),
         "current_cluster": current,
         "current_role": role_on(user, current),
+        # A user whose grants cover some topics or groups of the cluster has no role on all of it.
+        "current_role_label": role_on(user, current)
+        or ("some topics" if access_for(user).sees_cluster(current) else "no role"),
         "is_global_admin": has_global_role(user, Role.ADMIN),
     }

@@ -9,9 +9,12 @@ from django.views.decorators.http import require_GET
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from backbone_admin.access import has_any_access
 from backbone_admin.api.auth import BearerTokenAuthentication
 from backbone_admin.api.views import filter_audit
+from backbone_admin.audit_access import visible_entries
 from backbone_admin.clusters import default_cluster_name
+from backbone_admin.grants.explain import my_access
 from backbone_admin.health import console_health
 from backbone_admin.models import AuditEntry, Role
 from backbone_admin.roles import require_global_role
@@ -19,6 +22,9 @@ from backbone_admin.web import backbone_errors
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    # Signed in but granted nothing (e.g. SSO, no mapped group): say so plainly, not a 404.
+    if not has_any_access(request.user):
+        return render(request, "backbone_admin/my_access.html", {"me": my_access(request.user)})
     return redirect("topics:overview", cluster=default_cluster_name())
 
 
@@ -47,7 +53,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @backbone_errors
 def audit(request: HttpRequest) -> HttpResponse:
     require_global_role(request.user, Role.ADMIN)
-    entries = filter_audit(AuditEntry.objects.all(), request.GET)
+    entries = visible_entries(request.user, filter_audit(AuditEntry.objects.all(), request.GET))
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     template = "backbone_admin/audit.html#rows" if request.headers.get("HX-Request") else "backbone_admin/audit.html"
     return render(request, template, {"page": page, "filters": request.GET, "results": AuditEntry.Result.choices})

@@ -37,6 +37,8 @@ if [ "${DEMO_EVENTS:-1}" != "0" ]; then
 fi
 
 .venv/bin/python manage.py migrate --noinput >/dev/null
+# The group→role mapping file beside the clusters file (docs: README, Permissions): its grants are replaced.
+.venv/bin/python manage.py permissions import --mapping --if-exists
 # WhiteNoise serves the static files from static/ (its finders) but warns at every web start
 # when STATIC_ROOT, where `collectstatic` would put them, does not exist: an empty one is enough.
 mkdir -p "${STATIC_ROOT:-staticfiles}"

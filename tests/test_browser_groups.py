@@ -64,7 +64,7 @@ def test_an_operator_finds_a_group_previews_a_rewind_and_applies_it(
     page.wait_for_url("**/clusters/local/")
 
     # The list, searched through htmx, with the group's lag and its sparkline.
-    page.click("nav.mainnav >> text=Consumer groups")
+    page.click("nav.mainnav >> text=Groups")
     page.wait_for_url("**/clusters/local/groups/")
     page.fill("#group-search", prefix)
     page.click("button[name=refresh]")  # the list is cached for GROUPS_CACHE_TTL; the group is new

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import ClusterHealth
-from backbone_admin.models import Role
-from backbone_admin.roles import require_role, role_on, visible_clusters
+from backbone_admin.roles import require_cluster_visible, role_on, visible_clusters
+from topics.figures import scoped_healths
 from topics.refresh import health_with_refresh, warning_header
 
 
@@ -32,7 +32,9 @@ class ClusterSerializer(serializers.Serializer[Any]):
     sasl_mechanism = serializers.CharField(allow_null=True)
     schema_registry_url = serializers.CharField(allow_null=True)
     read_only = serializers.BooleanField()  # type: ignore[assignment]
-    role = serializers.CharField()
+    role = serializers.CharField(
+        allow_null=True, help_text="the role on the whole cluster; null when grants cover only some of its topics"
+    )
     status = serializers.ChoiceField(["ok", "degraded", "down"])
     error = serializers.CharField(allow_null=True)
     checked_at = serializers.FloatField()
@@ -74,6 +76,7 @@ def cluster_list(request: Request) -> Response:
     """Every cluster the user may see, with its health (checked in parallel, cached briefly)."""
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
     healths, notes = health_with_refresh(request.user, names, refresh=request.query_params.get("refresh") == "1")
+    healths = scoped_healths(request.user, healths)
     return Response([health_payload(h, request) for h in healths], headers=warning_header(notes))
 
 
@@ -81,8 +84,10 @@ def cluster_list(request: Request) -> Response:
 @api_view(["GET"])
 def cluster_detail(request: Request, cluster: str) -> Response:
     """Overview of one cluster: brokers, controller, topic and partition counts, health."""
-    config = require_role(request.user, cluster, Role.VIEWER)
+    # Anyone who sees some topic of the cluster; the counts are over the topics they see.
+    config = require_cluster_visible(request.user, cluster)
     refresh = request.query_params.get("refresh") == "1"
     [health], notes = health_with_refresh(request.user, [config.name], refresh=refresh)
+    [health] = scoped_healths(request.user, [health])
     status = 503 if health.status == "down" else 200
     return Response(health_payload(health, request), status=status, headers=warning_header(notes))

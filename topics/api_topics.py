@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from backbone_admin.kafka import InvalidRequest
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_cluster_visible, require_role, require_topic_role
 from topics import listing, services
 from topics.configs import SPECS
 from topics.detail import TopicDetail, read_topic
@@ -159,7 +159,8 @@ def topics(request: Request, cluster: str) -> Response:
     """List topics (searched, sorted, paginated) or create one."""
     if request.method == "POST":
         return _create(request, cluster)
-    require_role(request.user, cluster, Role.VIEWER)
+    # Anyone who sees some topic of the cluster; topic_page lists only the visible ones.
+    require_cluster_visible(request.user, cluster)
     query = ListQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     params = query.validated_data
@@ -213,15 +214,15 @@ def _create(request: Request, cluster: str) -> Response:
 def topic(request: Request, cluster: str, topic: str) -> Response:
     """A topic's partitions, watermarks, configs and consumer groups; or delete it (admin)."""
     if request.method == "DELETE":
-        require_role(request.user, cluster, Role.ADMIN, change=True)
+        require_topic_role(request.user, cluster, topic, Role.ADMIN, change=True)
         body = request.data if isinstance(request.data, dict) else {}
         confirm = str(body.get("confirm") or request.query_params.get("confirm") or "")
         services.topic_delete(
             user=request.user, cluster=cluster, topic=topic, confirm_name=confirm, request=request._request
         )
         return Response(status=204)
-    require_role(request.user, cluster, Role.VIEWER)
-    detail = read_topic(cluster, topic)
+    require_topic_role(request.user, cluster, topic, Role.VIEWER)
+    detail = read_topic(cluster, topic, request.user)
     return Response(detail_payload(detail))
 
 
@@ -286,7 +287,7 @@ def detail_payload(detail: TopicDetail) -> dict[str, Any]:
 @api_view(["PATCH"])
 def topic_configs(request: Request, cluster: str, topic: str) -> Response:
     """Change a topic's configs, all or nothing."""
-    require_role(request.user, cluster, Role.OPERATOR, change=True)
+    require_topic_role(request.user, cluster, topic, Role.OPERATOR, change=True)
     if not isinstance(request.data, dict):
         raise InvalidRequest("the body must be a JSON object of config name → value")
     if len(request.data) > len(SPECS):
@@ -327,7 +328,7 @@ def topic_configs(request: Request, cluster: str, topic: str) -> Response:
 @api_view(["POST"])
 def topic_partitions(request: Request, cluster: str, topic: str) -> Response:
     """Increase the partition count (keys then map to different partitions)."""
-    require_role(request.user, cluster, Role.OPERATOR, change=True)
+    require_topic_role(request.user, cluster, topic, Role.OPERATOR, change=True)
     body = PartitionsSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     total = services.topic_add_partitions(

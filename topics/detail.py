@@ -6,6 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from backbone_admin.access import access_for
 from backbone_admin.kafka import BackboneError
 from backbone_admin.kafka.groups import committed_offsets, list_groups
 from backbone_admin.kafka.offsets import watermarks
@@ -172,8 +173,9 @@ def _reading_groups(
     return groups
 
 
-def read_topic(cluster: str, topic: str) -> TopicDetail:
-    """Everything the detail page shows; TopicNotFound for an unknown topic."""
+def read_topic(cluster: str, topic: str, user: Any = None) -> TopicDetail:
+    """Everything the detail page shows; TopicNotFound for an unknown topic. With `user`, only
+    the consumer groups that user may see (backbone_admin/access.py)."""
     meta = describe_topic(cluster, topic)
     warnings: list[str] = []
     wanted = [(topic, p.id) for p in meta.partitions]
@@ -199,6 +201,11 @@ def read_topic(cluster: str, topic: str) -> TopicDetail:
     ]
     configs = config_rows(configs_future.result().get(topic, {}))
     groups = _reading_groups(cluster, topic, groups_future, partitions, warnings)
+    if user is not None and not access_for(user).all_groups_visible(cluster):
+        access = access_for(user)
+        # A group that committed on this (visible) topic is visible; one only assigned to it
+        # shows when a group pattern of the user's grants names it.
+        groups = [g for g in groups if g.partitions or access.group_role(cluster, g.group_id) is not None]
     policy = governing_policy(topic, ordered_policies())
     return TopicDetail(
         name=topic,

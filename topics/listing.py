@@ -42,6 +42,7 @@ from backbone_admin.patterns import name_filter
 from topics.refresh import refresh_allowed
 from topics.retention import governing_policy, ordered_policies
 from topics.units import format_duration_ms, format_size_bytes
+from topics.visibility import visible_rows
 
 log = logging.getLogger("backbone.topics")
 
@@ -157,7 +158,7 @@ def cache_set(key: str, value: Any, timeout: float | None = None) -> None:
 def invalidate(cluster: str) -> None:
     """Forget the cached index and enrichment of a cluster (after a change)."""
     try:
-        cache.delete_many([_index_key(cluster), _enrich_key(cluster)])
+        cache.delete_many([_index_key(cluster), _enrich_key(cluster), _offline_key(cluster)])
     except Exception:
         log.warning("cannot invalidate the topic cache of %s", cluster, exc_info=True)
 
@@ -171,12 +172,27 @@ def _last_known_key(cluster: str) -> str:
     return f"topics:last-known:{cluster}"
 
 
+def _offline_key(cluster: str) -> str:
+    return f"topics:offline:{cluster}"
+
+
 def store_index(cluster: str, topics: Sequence[TopicMetadata]) -> tuple[float, list[IndexRow]]:
     rows = [(t.name, len(t.partitions), t.replication_factor, t.under_replicated) for t in topics]
     blob = (time.time(), rows)
     cache_set(_index_key(cluster), blob)
     cache_set(_last_known_key(cluster), blob, LAST_KNOWN_TTL)
+    # Beside the index (whose rows keep their shape): what a scoped user's health counts as offline.
+    cache_set(_offline_key(cluster), {t.name: t.offline for t in topics if t.offline})
     return blob
+
+
+def index_with_offline(cluster: str) -> tuple[float, list[IndexRow], dict[str, int]]:
+    """(fetched_at, index rows, offline partitions per topic with some), read together."""
+    blob, offline = cache_get(_index_key(cluster)), cache_get(_offline_key(cluster))
+    if blob is None or offline is None:
+        blob = store_index(cluster, topic_metadata(cluster))
+        offline = cache_get(_offline_key(cluster)) or {}
+    return blob[0], blob[1], offline
 
 
 def topic_index(
@@ -276,8 +292,9 @@ def topic_page(
 ) -> TopicPage:
     """One page of the cluster's topics; raises InvalidRequest for a bad search or parameter.
 
-    `refresh` re-reads the cluster when `user` is within the refresh rate limits; otherwise
-    the cached data is served with a warning saying so.
+    Only the topics `user` may see are listed, counted, sorted and enriched (None: every topic,
+    for internal callers). `refresh` re-reads the cluster when `user` is within the refresh rate
+    limits; otherwise the cached data is served with a warning saying so.
     """
     if sort not in SORTS:
         raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}", fields={"sort": "unknown sort"})
@@ -294,6 +311,9 @@ def topic_page(
     if refresh:
         invalidate(cluster)
     fetched_at, index = topic_index(cluster, refresh=refresh, warnings=warnings)
+    # Visibility first: nothing below (counts, sorting by messages, enrichment) sees a hidden topic.
+    if user is not None:
+        index = visible_rows(user, cluster, fetched_at, index)
     rows = [r for r in index if (internal or not is_internal_topic(r[0])) and (matches is None or matches.search(r[0]))]
     reverse = order == "desc"
     enrichment: dict[str, Enrichment] = {}

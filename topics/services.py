@@ -19,7 +19,7 @@ from backbone_admin.kafka import Conflict, InvalidRequest, TopicMetadata, names,
 from backbone_admin.kafka import topics as gateway
 from backbone_admin.kafka.cluster import broker_count
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_role, require_topic_role
 from topics import listing
 from topics.configs import SPECS, validate_topic_configs
 from topics.retention import check_guardrails
@@ -82,6 +82,7 @@ def topic_create(
     request: HttpRequest | None = None,
 ) -> dict[str, Any]:
     """Create a topic after checking every field; returns what was created."""
+    # Cluster-wide: an operator of the whole cluster sees every name, so "already exists" leaks nothing.
     require_role(user, cluster, Role.OPERATOR, change=True)
     name = name.strip()
     problems: dict[str, Any] = {}
@@ -161,7 +162,7 @@ def topic_configure(
 
     With dry_run the changes are computed and returned, nothing is applied or audited.
     """
-    require_role(user, cluster, Role.OPERATOR, change=True)
+    require_topic_role(user, cluster, topic, Role.OPERATOR, change=True)
     problems: dict[str, str] = {}
     try:
         clean = validate_topic_configs(set_values)
@@ -210,7 +211,7 @@ def topic_configure(
 
 def topic_add_partitions(*, user: Any, cluster: str, topic: str, total: int, request: HttpRequest | None = None) -> int:
     """Grow the topic to `total` partitions; returns the new count."""
-    require_role(user, cluster, Role.OPERATOR, change=True)
+    require_topic_role(user, cluster, topic, Role.OPERATOR, change=True)
     meta = _require_topic(cluster, topic)
     current = len(meta.partitions)
     maximum = settings.TOPIC_MAX_PARTITIONS
@@ -236,7 +237,7 @@ def topic_add_partitions(*, user: Any, cluster: str, topic: str, total: int, req
 
 def topic_delete(*, user: Any, cluster: str, topic: str, confirm_name: str, request: HttpRequest | None = None) -> None:
     """Delete the topic, only when the caller typed its name."""
-    require_role(user, cluster, Role.ADMIN, change=True)
+    require_topic_role(user, cluster, topic, Role.ADMIN, change=True)
     if (confirm_name or "").strip() != topic:
         message = f"type the topic name `{topic}` to confirm"
         raise InvalidRequest(f"Not deleted: {message}", fields={"confirm": message})

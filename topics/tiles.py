@@ -10,12 +10,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
+from backbone_admin.access import access_for
 from topics.groups.models import LagSample
-from topics.retention.apply import drift_cached
+from topics.retention.apply import drift_cached, drift_count_for
 
 # Lag "grows" when it rose over the group's last GROWTH_SAMPLES samples and never fell between them:
 # one spike between two samples is not a trend, a consumer that keeps falling behind is.
@@ -35,25 +37,33 @@ class GrowingLag:
         return self.last - self.first
 
 
-def growing_lag(cluster: str) -> list[GrowingLag]:
-    """Groups of the cluster whose unread events rose over their last samples, fastest-growing first."""
+def growing_lag(cluster: str, *, user: Any = None) -> list[GrowingLag]:
+    """Groups of the cluster whose unread events rose over their last samples, fastest-growing first.
+
+    With `user`, only the groups they see (a group pattern, or reading a topic they see).
+    """
     since = timezone.now() - max(GROWTH_WINDOW, timedelta(seconds=GROWTH_SAMPLES * _interval() * 2))
     rows = (
         LagSample.objects.filter(cluster=cluster, sampled_at__gte=since, total_lag__isnull=False)
         .order_by("group", "sampled_at")
-        .values_list("group", "total_lag", "uncommitted")
+        .values_list("group", "total_lag", "uncommitted", "topics")
     )
     # Unread events: lag plus the events of partitions not yet committed. A group's first commit
     # moves events from one figure to the other; counting both keeps that from reading as growth.
     lags: dict[str, list[int]] = defaultdict(list)
-    for group, lag, uncommitted in rows.iterator():
+    read: dict[str, set[str]] = defaultdict(set)
+    for group, lag, uncommitted, topics in rows.iterator():
         if lag is not None:  # excluded by the query; the column is nullable
             lags[group].append(lag + (uncommitted or 0))
+            read[group].update(topics or {})
     found = []
     for group, values in lags.items():
         last = values[-GROWTH_SAMPLES:]
         if len(last) == GROWTH_SAMPLES and all(b >= a for a, b in pairwise(last)) and last[-1] > last[0]:
             found.append(GrowingLag(group, last[0], last[-1]))
+    if user is not None and not access_for(user).all_groups_visible(cluster):
+        access = access_for(user)
+        found = [g for g in found if access.group_role(cluster, g.group, read[g.group]) is not None]
     return sorted(found, key=lambda g: (-g.growth, g.group))
 
 
@@ -61,6 +71,6 @@ def _interval() -> float:
     return float(settings.LAG_SAMPLE_INTERVAL)
 
 
-def drifting_topics(cluster: str) -> int | None:
+def drifting_topics(cluster: str, *, user: Any = None) -> int | None:
     """The same count as the navigation's badge; None until the beat or the compliance page counted."""
-    return drift_cached(cluster)
+    return drift_cached(cluster) if user is None else drift_count_for(user, cluster)

@@ -4,10 +4,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from backbone_admin.clusters import all_clusters
-from backbone_admin.models import Role
-from backbone_admin.roles import require_role, visible_clusters
+from backbone_admin.roles import require_cluster_visible, visible_clusters
 from backbone_admin.web import backbone_errors
 from topics import tiles
+from topics.figures import scoped_healths
 from topics.refresh import health_with_refresh
 
 
@@ -15,21 +15,24 @@ from topics.refresh import health_with_refresh
 def clusters(request: HttpRequest) -> HttpResponse:
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
     rows, notes = health_with_refresh(request.user, names, refresh=request.GET.get("refresh") == "1")
+    rows = scoped_healths(request.user, rows)
     template = "topics/clusters.html#rows" if request.headers.get("HX-Request") else "topics/clusters.html"
     return render(request, template, {"rows": rows, "notes": notes})
 
 
 @backbone_errors
 def overview(request: HttpRequest, cluster: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.VIEWER)
+    # Anyone who sees some topic of the cluster; every figure is over the topics they see.
+    config = require_cluster_visible(request.user, cluster)
     [health], notes = health_with_refresh(request.user, [config.name], refresh=request.GET.get("refresh") == "1")
+    [health] = scoped_healths(request.user, [health])
     template = "topics/overview.html#health" if request.headers.get("HX-Request") else "topics/overview.html"
     context = {
         "cluster": config.public(),
         "health": health,
         "notes": notes,
         # From what the beat keeps (lag samples, the drift count): shown even while the cluster is down.
-        "growing": tiles.growing_lag(config.name),
-        "drifting": tiles.drifting_topics(config.name),
+        "growing": tiles.growing_lag(config.name, user=request.user),
+        "drifting": tiles.drifting_topics(config.name, user=request.user),
     }
     return render(request, template, context)

@@ -10,11 +10,18 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from backbone_admin.access import access_for
 from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import Conflict, InvalidRequest, NotSupported
 from backbone_admin.kafka.topics import describe_topic, describe_topic_configs
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role, require_role
+from backbone_admin.roles import (
+    has_role,
+    has_topic_role,
+    require_cluster_visible,
+    require_role,
+    require_topic_role,
+)
 from backbone_admin.web import backbone_errors
 from topics import listing, services
 from topics.configs import SPECS, TopicConfigSpec
@@ -29,11 +36,15 @@ def _hx(request: HttpRequest) -> bool:
     return bool(request.headers.get("HX-Request"))
 
 
-def _permissions(request: HttpRequest, config: ClusterConfig) -> dict[str, bool]:
+def _permissions(request: HttpRequest, config: ClusterConfig, topic: str | None = None) -> dict[str, bool]:
+    """What the page offers: on the list, creating (operator of the whole cluster); on a topic,
+    changing it (operator on that topic) and deleting it (admin on that topic)."""
     writable = not config.read_only
+    if topic is None:
+        return {"can_change": writable and has_role(request.user, config.name, Role.OPERATOR), "can_delete": False}
     return {
-        "can_change": writable and has_role(request.user, config.name, Role.OPERATOR),
-        "can_delete": writable and has_role(request.user, config.name, Role.ADMIN),
+        "can_change": writable and has_topic_role(request.user, config.name, topic, Role.OPERATOR),
+        "can_delete": writable and has_topic_role(request.user, config.name, topic, Role.ADMIN),
     }
 
 
@@ -46,7 +57,8 @@ def _int(value: str | None, default: int) -> int:
 
 @backbone_errors
 def topic_list(request: HttpRequest, cluster: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.VIEWER)
+    # Anyone who sees some topic of the cluster; topic_page lists only the visible ones.
+    config = require_cluster_visible(request.user, cluster)
     q = request.GET
     search = q.get("search", "")
     sort = q.get("sort", "name") if q.get("sort") in listing.SORTS else "name"
@@ -96,9 +108,11 @@ def topic_list(request: HttpRequest, cluster: str) -> HttpResponse:
 
 @backbone_errors
 def topic_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.VIEWER)
-    detail = read_topic(config.name, topic)
-    context = {"cluster": config.public(), "topic": detail, **_permissions(request, config)}
+    config = require_topic_role(request.user, cluster, topic, Role.VIEWER)
+    detail = read_topic(config.name, topic, request.user)
+    context = {"cluster": config.public(), "topic": detail, **_permissions(request, config, topic)}
+    # The buttons follow the role on this topic (a grant may cover it and not the cluster).
+    context["topic_role"] = access_for(request.user).topic_role(config.name, topic)
     return render(request, "topics/topic_detail.html", context)
 
 
@@ -243,7 +257,7 @@ def _config_changes(request: HttpRequest, current: dict[str, Any]) -> tuple[dict
 
 @backbone_errors
 def topic_configs(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.OPERATOR, change=True)
+    config = require_topic_role(request.user, cluster, topic, Role.OPERATOR, change=True)
     describe_topic(config.name, topic)
     current = describe_topic_configs(config.name, [topic]).get(topic, {})
     errors: dict[str, str] = {}
@@ -290,7 +304,7 @@ def topic_configs(request: HttpRequest, cluster: str, topic: str) -> HttpRespons
 
 @backbone_errors
 def topic_partitions(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.OPERATOR, change=True)
+    config = require_topic_role(request.user, cluster, topic, Role.OPERATOR, change=True)
     meta = describe_topic(config.name, topic)
     error = None
     if request.method == "POST":
@@ -321,7 +335,7 @@ def topic_partitions(request: HttpRequest, cluster: str, topic: str) -> HttpResp
 
 @backbone_errors
 def topic_delete(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.ADMIN, change=True)
+    config = require_topic_role(request.user, cluster, topic, Role.ADMIN, change=True)
     meta = describe_topic(config.name, topic)
     error = None
     if request.method == "POST":

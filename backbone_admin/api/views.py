@@ -11,6 +11,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backbone_admin.audit_access import visible_entries
 from backbone_admin.models import AuditEntry, Role
 from backbone_admin.roles import require_global_role
 
@@ -66,7 +67,7 @@ def paginated(name: str, item: serializers.Serializer[Any]) -> serializers.Seria
 def audit_list(request: Request) -> Response:
     """The audit log, newest first (admin only)."""
     require_global_role(request.user, Role.ADMIN)
-    entries = filter_audit(AuditEntry.objects.all(), request.query_params)
+    entries = visible_entries(request.user, filter_audit(AuditEntry.objects.all(), request.query_params))
     paginator = Pagination()
     page = paginator.paginate_queryset(entries, request)
     return paginator.get_paginated_response(AuditEntrySerializer(page, many=True).data)

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from streams.browse.positions import STARTS, Cursor
 from streams.browse.query import MAX_LIMIT, budget_for, parse_query, run_query
-from streams.browse.views import masked_for, require_reader
 from streams.events.serialize import event_json
+from streams.permissions import masked_for, require_reader
 from streams.produce.api import ProducedSerializer, ProduceRequestSerializer
 
 # withheld: below admin, masking could not read it (binary, not strict JSON); `value` then says so.
@@ -151,8 +151,8 @@ def _url(request: Request, cursor: Cursor | None) -> str | None:
     responses={
         200: MessagesPageSerializer,
         400: OpenApiResponse(description="a bad parameter, filter or cursor: `fields` names it"),
-        403: OpenApiResponse(description="viewers see no event contents (reader role needed)"),
-        404: OpenApiResponse(description="unknown cluster or topic"),
+        403: OpenApiResponse(description="viewers see no event contents (the reader role on the topic is needed)"),
+        404: OpenApiResponse(description="unknown cluster or topic, or a topic you may not see (the same answer)"),
         503: OpenApiResponse(description="the cluster does not answer"),
     },
     description="Browse a topic page by page (exact next/previous cursors), look up a key, or search with a "
@@ -172,11 +172,11 @@ def messages(request: Request, cluster: str, topic: str) -> Response:
         from streams.produce.api import produce_response
 
         return produce_response(request, cluster, topic)
-    config = require_reader(request.user, cluster)
+    config = require_reader(request.user, cluster, topic)
     query = parse_query(request.query_params, api=True)
     budget = budget_for(query, api=True)
     # The scan keeps to its own budget; the cluster's metadata calls to the request's Kafka timeout.
-    result = run_query(config, topic, query, masked=masked_for(request.user, config), budget=budget)
+    result = run_query(config, topic, query, masked=masked_for(request.user, config.name, topic), budget=budget)
     page = result.page
     scan = page.scan.report()
     scan.update(

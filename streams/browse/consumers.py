@@ -7,7 +7,7 @@ than the page's limit), the scan's progress at most twice a second, and at the e
 the rows, the per-partition report and the links that continue or go back. One search at a
 time per socket: a new one cancels the one running.
 
-The reader role is checked when the socket opens and again (at most every ACCESS_TTL s) before
+The reader role on the topic is checked when the socket opens and again (at most every ACCESS_TTL s) before
 pushes, like every viewer socket; the ASGI stack refuses other origins and anonymous users.
 Searches share the process's SEARCH_THREADS threads fairly (streams.browse.slots): a user runs
 at most SEARCH_MAX_PER_USER at once, and a search that has to wait is told why and its place
@@ -33,7 +33,7 @@ from backbone_admin.api.parsers import surrogate_at
 from backbone_admin.clusters import ClusterConfig, get_cluster
 from backbone_admin.kafka import BackboneError
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role
+from backbone_admin.roles import require_topic_role
 from streams.browse import present
 from streams.browse.browse import Hit
 from streams.browse.positions import Cursor
@@ -42,6 +42,7 @@ from streams.browse.reading import Scan
 from streams.browse.slots import queued_message, search_pool
 from streams.events.filters import FILTER_EXAMPLES
 from streams.events.serialize import DecodedEvent
+from streams.permissions import masked_for
 
 PROGRESS_EVERY = 0.5  # seconds
 # Parameters a continue/back link keeps (the start parameters give way to the cursor).
@@ -55,11 +56,16 @@ class SearchConsumer(broadcast.ViewerConsumer):
     masked = True
     _cancel: threading.Event | None = None
     _search = 0
+    _watch: asyncio.Task[None] | None = None
 
     def authorize(self, user: Any) -> bool:
-        if not has_role(user, self.cluster.name, Role.READER):
+        # A topic the user may not see is refused at the handshake whether it exists or not, as is
+        # one they see without the reader role: the refusal confirms no topic.
+        try:
+            require_topic_role(user, self.cluster.name, self.topic, Role.READER)
+        except BackboneError:
             return False
-        self.masked = not has_role(user, self.cluster.name, Role.ADMIN)
+        self.masked = masked_for(user, self.cluster.name, self.topic)
         return True
 
     async def connect(self) -> None:
@@ -76,9 +82,12 @@ class SearchConsumer(broadcast.ViewerConsumer):
         if not await self.allowed(fresh=True):
             return
         await self.accept()
+        self._watch = self.watch_access()  # an idle socket closes too once its access is gone
 
     async def disconnect(self, code: int) -> None:
         self._stop()
+        if self._watch is not None:
+            self._watch.cancel()
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:

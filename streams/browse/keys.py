@@ -13,8 +13,9 @@ key that masking hides is refused before anything is read (streams.browse.query)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import BackboneError, InvalidRequest
@@ -87,11 +88,14 @@ def key_timeline(
     limit: int,
     seconds: float,
     every: bool = False,
+    check: Callable[[str], Any] | None = None,
 ) -> Timeline:
     """Every event with `key` in `topics`, oldest first, merged by time (at most `limit`).
 
     Each topic gets an equal share of what is left of `seconds`; a topic that does not exist or
-    cannot be read is reported on its own line while the others are still shown.
+    cannot be read is reported on its own line while the others are still shown. `check(topic)`
+    raises for a topic the user may not read (a hidden one exactly as a missing one), before
+    anything of it is read.
     """
     from streams.browse.query import MessageQuery, budget_for, check_key_lookup, run_query
 
@@ -108,6 +112,8 @@ def key_timeline(
         budget = budget_for(query)
         budget.seconds = min(budget.seconds, share)
         try:
+            if check is not None:
+                check(topic)
             entry.result = run_query(cluster, topic, query, masked=masked, budget=budget)
         except BackboneError as exc:
             entry.error = exc.message

@@ -14,7 +14,7 @@ from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import ClusterUnavailable, InvalidRequest, PermissionDenied
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role, require_role
+from backbone_admin.roles import has_topic_role, require_cluster_visible
 from backbone_admin.web import backbone_errors
 from streams.browse import keys, present
 from streams.browse.browse import read_event
@@ -31,30 +31,13 @@ from streams.browse.query import (
 )
 from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
 from streams.events.masking import WITHHELD
+from streams.permissions import masked_for, reads_somewhere, require_reader, topic_roles
 from topics.listing import topic_index
 
 # Parameters a pager link keeps; the start parameters give way to the cursor.
 KEPT = ("partition", "key", "all_partitions", "q", "limit", "direction", "max_events", "max_bytes", "max_seconds")
 TIMELINE_TOPIC_INPUTS = 3
 TOPIC_SUGGESTIONS = 2000
-
-
-def require_reader(user: Any, cluster: str) -> ClusterConfig:
-    """The cluster, if the user may read event contents there (viewers may not: 403 saying so)."""
-    try:
-        return require_role(user, cluster, Role.READER)
-    except PermissionDenied as exc:
-        if type(exc) is not PermissionDenied:
-            raise
-        raise PermissionDenied(
-            f"Event contents need the reader role on cluster `{cluster}`: viewers see topics and "
-            "their metadata, not the events in them. Ask an admin for the reader role."
-        ) from None
-
-
-def masked_for(user: Any, cluster: ClusterConfig) -> bool:
-    """Masking applies to everyone below admin."""
-    return not has_role(user, cluster.name, Role.ADMIN)
 
 
 def search_socket_path(cluster: str, topic: str) -> str:
@@ -115,9 +98,9 @@ def _result_context(request: HttpRequest, config: ClusterConfig, topic: str, res
 
 @backbone_errors
 def messages(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_reader(request.user, cluster)
+    config = require_reader(request.user, cluster, topic)
     meta = describe_topic(config.name, topic)
-    masked = masked_for(request.user, config)
+    masked = masked_for(request.user, config.name, topic)
     context: dict[str, Any] = {
         "cluster": config.public(),
         "topic": topic,
@@ -164,13 +147,14 @@ def _event_params(request: HttpRequest) -> tuple[int, int]:
 
 @backbone_errors
 def event_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_reader(request.user, cluster)
+    config = require_reader(request.user, cluster, topic)
     partition, offset = _event_params(request)
-    masked = masked_for(request.user, config)
+    masked = masked_for(request.user, config.name, topic)
     record = read_event(config.name, topic, partition, offset)
     event = EventDecoder(config, masked=masked)(record)
     data = present.event_row(event, config.name, topic, max_value=None)
-    writable = not config.read_only and has_role(request.user, config.name, Role.OPERATOR)
+    operator = has_topic_role(request.user, config.name, topic, Role.OPERATOR)
+    writable = not config.read_only and operator
     base = reverse("streams:event_download", kwargs={"cluster": config.name, "topic": topic})
     context = {
         "cluster": config.public(),
@@ -195,7 +179,7 @@ def event_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse
                     "end_value": offset + 1,
                 }
             )
-            if has_role(request.user, config.name, Role.OPERATOR)
+            if operator
             else None
         ),
         "json": {k: v for k, v in data.items() if k not in ("pretty", "utc", "decoded_as", "detail_url", "id")},
@@ -206,13 +190,13 @@ def event_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse
 @backbone_errors
 def event_download(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
     """The key's or value's bytes as stored; as shown (masked text) when masking changed them for this user."""
-    config = require_reader(request.user, cluster)
+    config = require_reader(request.user, cluster, topic)
     partition, offset = _event_params(request)
     part = request.GET.get("part", "value")
     if part not in ("key", "value"):
         raise InvalidRequest("part: key or value", fields={"part": "key or value"})
     record = read_event(config.name, topic, partition, offset)
-    event = EventDecoder(config, masked=masked_for(request.user, config))(record)
+    event = EventDecoder(config, masked=masked_for(request.user, config.name, topic))(record)
     decoded = event.value if part == "value" else event.key
     # Withheld by masking, or too deeply nested to decode (withheld for everyone, masked for no one):
     # below admin on a cluster with masking rules its bytes were never masked.
@@ -243,14 +227,28 @@ def _timeline_topics(request: HttpRequest) -> list[str]:
 
 @backbone_errors
 def key_timeline(request: HttpRequest, cluster: str) -> HttpResponse:
-    config = require_reader(request.user, cluster)
+    config = require_cluster_visible(request.user, cluster)
+    if not reads_somewhere(request.user, config.name):
+        raise PermissionDenied(
+            f"Event contents need the reader role on topics of cluster `{config.name}`: viewers see topics "
+            "and their metadata, not the events in them. Ask an admin for the reader role."
+        )
     key = request.GET.get("key", "")
     topics = _timeline_topics(request)
-    masked = masked_for(request.user, config)
+    # Each topic is read only if the user reads it (a hidden one answers as a missing one, on its
+    # own line); masked as a whole unless the user is an admin of every topic named.
+    masked = any(masked_for(request.user, config.name, t) for t in topics[: settings.KEY_TIMELINE_MAX_TOPICS])
     context: dict[str, Any] = {"cluster": config.public(), "key": key, "topics": topics, "every": False}
     context["topic_inputs"] = topics + [""] * max(1, TIMELINE_TOPIC_INPUTS - len(topics))
     try:
-        context["suggestions"] = [row[0] for row in topic_index(config.name)[1][:TOPIC_SUGGESTIONS]]
+        # Suggested: only topics the user may read; the cut comes after the filter, so the
+        # number of suggestions says nothing of the hidden ones.
+        role_of = topic_roles(request.user)
+        readable = Role.rank(Role.READER)
+        names = (row[0] for row in topic_index(config.name)[1])
+        context["suggestions"] = [n for n in names if Role.rank(role_of(config.name, n)) >= readable][
+            :TOPIC_SUGGESTIONS
+        ]
     except ClusterUnavailable:
         context["suggestions"] = []
     status = 200
@@ -272,6 +270,7 @@ def key_timeline(request: HttpRequest, cluster: str) -> HttpResponse:
                 topics,
                 key,
                 masked=masked,
+                check=lambda name: require_reader(request.user, config.name, name),
                 limit=MAX_LIMIT,
                 seconds=min(settings.SEARCH_DEFAULT_SECONDS, settings.SEARCH_API_MAX_SECONDS),
                 every=every,

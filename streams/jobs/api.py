@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from backbone_admin.clusters import all_clusters
 from backbone_admin.roles import visible_clusters
 from streams.jobs import services
-from streams.jobs.models import Job
 from streams.jobs.preview import RangeCount
 from streams.jobs.progress import job_payload_for
 from streams.jobs.requests import parse_request
@@ -36,7 +35,9 @@ START_DOC = (
     'One event: `partitions: [p]`, start `{"offset": o}`, end `{"offset": o+1}`. '
     '`filter`: the message browser\'s filter language (text, or e.g. `status == "delayed"`); a bad '
     "filter is a 400 naming the column. "
-    "Starting needs the operator role on the source (and on a writable target cluster for a replay). An export "
+    "Starting needs the operator role on the source topic (and, for a replay, on the target topic of a writable "
+    "cluster; a topic you may not see is refused as a missing one, 404). Only jobs whose topics you see are listed "
+    "or shown (a job whose topic is hidden from you is a 404, also to its owner). An export "
     "started below admin on a cluster with masking rules holds masked contents; an unmasked export of such a "
     "cluster is downloadable by admins only. Replays copy events as written. A job is its owner's: only the owner "
     "or an admin of the source cluster cancels, retries or downloads it, and sees its filter and target; "
@@ -81,7 +82,7 @@ def jobs(request: Request) -> Response:
         location = reverse("api-job", kwargs={"job_id": job.pk})
         return Response(job_payload_for(request.user, job), status=201, headers={"Location": location})
     names = [c.name for c in visible_clusters(request.user, all_clusters())]
-    queryset = Job.objects.on_clusters(names).select_related("created_by").prefetch_related("partitions")
+    queryset = services.visible_jobs(request.user, names).select_related("created_by").prefetch_related("partitions")
     status = request.query_params.get("status")
     if status:
         queryset = queryset.filter(status=status)

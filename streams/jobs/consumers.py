@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
 
 from backbone_admin import broadcast
-from backbone_admin.models import Role
-from backbone_admin.roles import has_role
 from streams.jobs.models import Job
 from streams.jobs.progress import job_payload, private_view, sees_all
+from streams.jobs.services import job_visible
 
 
 class JobProgressConsumer(broadcast.ViewerConsumer):
-    """Viewers of the job's source cluster follow its progress; the first message is the current state.
-    Its filter and target only reach its owner and admins (progress.PRIVATE_PARAMS)."""
+    """Those who see the job's topics (its source, and a replay's target) follow its progress; the first
+    message is the current state. Its filter and target only reach its owner and admins
+    (progress.PRIVATE_PARAMS). A job whose topic the user may not see is refused as a missing one."""
 
     job_id = 0
     sees_all = False
+    _watch: asyncio.Task[None] | None = None
 
     def authorize(self, user: Any) -> bool:
-        cluster = Job.objects.filter(pk=self.job_id).values_list("cluster", flat=True).first()
-        return cluster is not None and has_role(user, cluster, Role.VIEWER)
+        job = Job.objects.filter(pk=self.job_id).first()
+        return job is not None and job_visible(user, job)
 
     async def connect(self) -> None:
         self.job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
@@ -35,6 +37,7 @@ class JobProgressConsumer(broadcast.ViewerConsumer):
         await self.channel_layer.group_add(broadcast.job_group(self.job_id), self.channel_name)
         await self.accept()
         await self.send_json({"job": await database_sync_to_async(self._current)()})
+        self._watch = self.watch_access()  # a finished job pushes nothing: access is re-checked anyway
 
     def _current(self) -> dict[str, Any]:
         job = Job.objects.select_related("created_by").get(pk=self.job_id)
@@ -42,6 +45,8 @@ class JobProgressConsumer(broadcast.ViewerConsumer):
         return job_payload(job) if self.sees_all else private_view(job_payload(job))
 
     async def disconnect(self, code: int) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         if self.job_id:
             await self.channel_layer.group_discard(broadcast.job_group(self.job_id), self.channel_name)
 

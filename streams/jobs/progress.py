@@ -7,7 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role
+from backbone_admin.roles import has_topic_role
 from streams.jobs.models import Job, JobPartition
 
 
@@ -57,9 +57,9 @@ def private_view(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def sees_all(user: Any, job: Job) -> bool:
-    """Whether the user is the job's owner or an admin of its source cluster."""
-    return bool(job.created_by_id is not None and job.created_by_id == getattr(user, "pk", None)) or has_role(
-        user, job.cluster, Role.ADMIN
+    """Whether the user is the job's owner or an admin of its source topic."""
+    return bool(job.created_by_id is not None and job.created_by_id == getattr(user, "pk", None)) or has_topic_role(
+        user, job.cluster, job.topic, Role.ADMIN
     )
 
 

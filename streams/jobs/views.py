@@ -13,8 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import BackboneError, Conflict, InvalidRequest
+from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role, require_role, visible_clusters
+from backbone_admin.roles import has_topic_role, require_topic_role, visible_clusters
 from backbone_admin.web import backbone_errors
 from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
 from streams.events.masking import masker_for
@@ -24,6 +25,7 @@ from streams.jobs.preview import range_count
 from streams.jobs.progress import job_payload_for, sees_all
 from streams.jobs.ranges import MAX_LAST
 from streams.jobs.requests import parse_request
+from streams.permissions import masked_for, operates_somewhere
 
 POSITION_KINDS = [("earliest", "earliest"), ("latest", "latest"), ("offset", "offset"), ("timestamp", "time")]
 START_KINDS = [*POSITION_KINDS, ("group", "a consumer group's offsets")]
@@ -68,7 +70,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         error = f"There is no job status “{status[:40]}”: choose one of the list."
     elif cluster and cluster not in names:
         error = f"There is no cluster “{cluster[:40]}” among yours."
-    jobs = Job.objects.on_clusters([cluster] if cluster and not error else names)
+    jobs = services.visible_jobs(request.user, [cluster] if cluster and not error else names)
     if status and not error:
         jobs = jobs.filter(status=status)
     jobs = jobs.select_related("created_by").prefetch_related("partitions")[:100]
@@ -93,7 +95,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = {
         "job": payload,
         "parameters": [(name.replace("_", " "), _shown(value)) for name, value in payload["params"].items()],
-        "can_operate": has_role(request.user, job.cluster, Role.OPERATOR) and sees_all(request.user, job),
+        "can_operate": has_topic_role(request.user, job.cluster, job.topic, Role.OPERATOR)
+        and sees_all(request.user, job),
         "can_download": services.may_download(request.user, job),
     }
     return render(request, "streams/jobs/detail.html", context)
@@ -213,20 +216,28 @@ def _body(post: QueryDict, kind: str, cluster: str, topic: str) -> dict[str, Any
 
 
 def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.OPERATOR)
-    targets = [c for c in all_clusters() if not c.read_only and has_role(request.user, c.name, Role.OPERATOR)]
+    config = require_topic_role(request.user, cluster, topic, Role.OPERATOR)
+    targets = [c for c in all_clusters() if not c.read_only and operates_somewhere(request.user, c.name)]
     status, errors, error = 200, {}, ""
     if request.POST.get("count") == "partial":
-        return render(request, "streams/jobs/start.html#range_count", _count(request.POST, config.name, topic))
+        return render(
+            request, "streams/jobs/start.html#range_count", _count(request.user, request.POST, config.name, topic)
+        )
+    if request.method == "GET":
+        describe_topic(config.name, topic)  # a form for a topic that does not exist is a 404
     values: dict[str, Any] = request.POST.dict() if request.method == "POST" else _prefilled(request.GET)
     preview: dict[str, Any] | None = None
     counted: dict[str, Any] = {}
     if request.method == "POST" and (request.POST.get("count") or "preview" in request.POST):
-        counted = _count(request.POST, config.name, topic)
+        counted = _count(request.user, request.POST, config.name, topic)
     if request.method == "POST" and not request.POST.get("count"):
         if kind == "replay":
             # A replay writes to its target: a role there and a writable cluster come before the form's details.
-            require_role(request.user, request.POST.get("target_cluster") or config.name, Role.OPERATOR, change=True)
+            services.require_target(
+                request.user,
+                request.POST.get("target_cluster") or config.name,
+                (request.POST.get("target_topic") or "").strip(),
+            )
         ask = None
         try:
             ask = parse_request(_body(request.POST, kind, config.name, topic))
@@ -256,9 +267,7 @@ def _start(request: HttpRequest, kind: str, cluster: str, topic: str) -> HttpRes
         **counted,
         "filter_help": FILTER_HELP,
         "filter_examples": FILTER_EXAMPLES,
-        "masked_export": kind == "export"
-        and not has_role(request.user, config.name, Role.ADMIN)
-        and bool(masker_for(config)),
+        "masked_export": kind == "export" and masked_for(request.user, config.name, topic) and bool(masker_for(config)),
     }
     return render(request, "streams/jobs/start.html", context, status=status)
 
@@ -272,12 +281,14 @@ def _prefilled(query: QueryDict) -> dict[str, Any]:
     return values
 
 
-def _count(post: QueryDict, cluster: str, topic: str) -> dict[str, Any]:
+def _count(user: Any, post: QueryDict, cluster: str, topic: str) -> dict[str, Any]:
     """The events the form's range holds right now (the page asks as the range changes); a range that
     does not resolve says why in place of the count."""
     try:
         # Counted as an export: a replay's target is not part of its range.
-        return {"count": range_count(parse_request(_body(post, "export", cluster, topic))), "count_error": ""}
+        ask = parse_request(_body(post, "export", cluster, topic))
+        services.check_start_group(user, ask)
+        return {"count": range_count(ask), "count_error": ""}
     except BackboneError as exc:
         return {"count": None, "count_error": exc.message}
 

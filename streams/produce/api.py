@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_topic_role
 from streams.produce.services import MAX_HEADERS, VALUE_FORMATS, produce_event
 
 
@@ -70,7 +70,7 @@ class ProducedSerializer(serializers.Serializer[Any]):
 
 def produce_response(request: Request, cluster: str, topic: str) -> Response:
     """Produce one event (operator role; refused on a read-only cluster); 201 with where it was written."""
-    require_role(request.user, cluster, Role.OPERATOR, change=True)
+    require_topic_role(request.user, cluster, topic, Role.OPERATOR, change=True)
     body = ProduceRequestSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     data = body.validated_data

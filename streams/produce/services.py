@@ -24,7 +24,7 @@ from backbone_admin.kafka.partitioner import partition_for
 from backbone_admin.kafka.producer import produce_sync
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_topic_role
 from streams.events.avro import encode_avro
 from streams.events.decoding import decode
 from streams.events.registry import registry_for
@@ -266,7 +266,7 @@ def produce_event(
     request: HttpRequest | None = None,
 ) -> ProducedEvent:
     """Produce one event (operator role, writable cluster) and audit where it was written."""
-    require_role(user, cluster, Role.OPERATOR, change=True)
+    require_topic_role(user, cluster, topic, Role.OPERATOR, change=True)
     event = prepare_event(
         cluster=cluster,
         topic=topic,

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from backbone_admin.kafka import BackboneError
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_topic_role
 from backbone_admin.web import backbone_errors
 from streams.produce.services import (
     DEFAULT_PARTITIONER,
@@ -124,7 +124,7 @@ def _place_errors(form: ProduceForm, exc: BackboneError) -> list[str]:
 
 @backbone_errors
 def produce(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.OPERATOR, change=True)
+    config = require_topic_role(request.user, cluster, topic, Role.OPERATOR, change=True)
     meta = describe_topic(config.name, topic)
     notices: list[str] = []
     header_errors: list[str] = []

@@ -2,8 +2,9 @@
 
     ws/clusters/<cluster>/topics/<topic>/tail/?filter=<filter language>&rate=<events/s>
 
-Login and origin are checked by the ASGI stack, the reader role on the cluster here (viewers
-see no contents; below admin the contents are masked) and again before pushes. The server
+Login and origin are checked by the ASGI stack, the reader role on the topic here (viewers
+see no contents; below admin the contents are masked), again before pushes and every
+ACCESS_TTL seconds while the socket is open (a removed grant closes it with 4403). The server
 sends JSON messages:
 
     {"status": "live", "partitions": [0, 1, 2]}          tailing (again); also after "resume"
@@ -25,8 +26,9 @@ and reads `{"ack": seq}` (after each push), `{"action": "pause"}`, `{"action": "
                                                          every event after this message matches it
     {"refused": "...", "fields": {"filter": "..."}}      the filter or rate does not parse; the
                                                          previous ones keep running, the socket stays open
-Only a viewer that may not see the topic is refused before the handshake completes (403: the
-topic is not confirmed); every other refusal is said on the open socket, then closed with its
+Only a user without the reader role on the topic is refused before the handshake completes
+(403, for a topic they may not see as for one they see without the role, whether it exists or
+not: no topic name is confirmed); every other refusal is said on the open socket, then closed with its
 code, so a browser hears why even when the cluster takes its whole timeout to not answer
 (Daphne drops a handshake that is not accepted within 5 s).
 A client has at most TAIL_IN_FLIGHT pushes unacknowledged; what arrives meanwhile waits in
@@ -49,8 +51,9 @@ from backbone_admin import broadcast
 from backbone_admin.kafka.errors import BackboneError
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role, require_role
+from backbone_admin.roles import require_topic_role
 from streams.events.filters import MAX_LENGTH as FILTER_MAX_LENGTH
+from streams.permissions import masked_for
 from streams.tail.hub import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_FOUND,
@@ -84,13 +87,15 @@ class TailConsumer(broadcast.ViewerConsumer):
     _owner: int | None = None  # the user whose tail this socket counts as (hub.reserve)
     _pump_task: asyncio.Task[None] | None = None
 
+    _watch: asyncio.Task[None] | None = None
+
     def authorize(self, user: Any) -> bool:
         try:
-            require_role(user, self.cluster, Role.READER)
+            require_topic_role(user, self.cluster, self.topic, Role.READER)
         except BackboneError:
             return False
         # Re-read on every check: an admin demoted to reader gets masked events from then on.
-        self.masked = not has_role(user, self.cluster, Role.ADMIN)
+        self.masked = masked_for(user, self.cluster, self.topic)
         if self.viewer is not None:
             self.viewer.masked = self.masked
         return True
@@ -103,7 +108,9 @@ class TailConsumer(broadcast.ViewerConsumer):
             await self.close(code=broadcast.CLOSE_NOT_LOGGED_IN)
             return
         if not await self.allowed(fresh=True):
-            return  # refused before the handshake completes: no topic name is confirmed
+            # Refused before the handshake completes, whether the topic exists or not: a topic the
+            # user may not see (or may see without the reader role) is not confirmed.
+            return
         await self.accept()
         try:
             hub.reserve(user.pk)
@@ -137,6 +144,8 @@ class TailConsumer(broadcast.ViewerConsumer):
         self._sent = self._acked = 0
         self.tail = hub.join(self.cluster, self.topic, self.viewer)
         self._pump_task = asyncio.create_task(self._pump())
+        # A quiet topic pushes nothing: access is re-checked on a timer as well as before pushes.
+        self._watch = self.watch_access()
 
     async def disconnect(self, code: int) -> None:
         if self._owner is not None:
@@ -147,6 +156,8 @@ class TailConsumer(broadcast.ViewerConsumer):
             self.tail = None
         if self._pump_task is not None:
             self._pump_task.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections (a hop to a worker thread) before every

@@ -12,10 +12,11 @@ from backbone_admin.errors import denied
 from backbone_admin.kafka import BackboneError
 from backbone_admin.kafka.topics import describe_topic
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role, require_global_role, require_role
+from backbone_admin.roles import require_global_role
 from backbone_admin.web import backbone_errors
 from streams.events.filters import FILTER_EXAMPLES, FILTER_HELP
 from streams.events.filters import MAX_LENGTH as FILTER_MAX_LENGTH
+from streams.permissions import masked_for, require_reader
 from streams.tail.hub import hub
 from streams.tail.options import parse_rate
 
@@ -23,7 +24,7 @@ from streams.tail.options import parse_rate
 @require_safe
 @backbone_errors
 def tail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.READER)
+    config = require_reader(request.user, cluster, topic)
     described = describe_topic(config.name, topic)
     rate = request.GET.get("rate", "")
     try:
@@ -39,7 +40,7 @@ def tail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
         "filter_examples": FILTER_EXAMPLES,
         "rate": rate_value,
         "max_rate": settings.TAIL_MAX_RATE,
-        "masked": not has_role(request.user, config.name, Role.ADMIN),
+        "masked": masked_for(request.user, config.name, topic),
         "max_value": settings.TAIL_MAX_VALUE,
         "event_url": _event_url(config.name, topic),
     }

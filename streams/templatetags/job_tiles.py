@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django import template
 from django.utils import timezone
 
 from streams.jobs.models import Job
+from streams.jobs.services import visible_jobs
 
 register = template.Library()
 
@@ -22,10 +24,12 @@ class FailedJobs:
     latest: Job | None
 
 
-@register.simple_tag
-def failed_jobs(cluster: str) -> FailedJobs:
-    """Jobs of the cluster that failed in the last 24 hours, and the latest of them."""
-    failed = Job.objects.on_clusters([cluster]).filter(
-        status=Job.Status.FAILED, finished_at__gte=timezone.now() - FAILED_WINDOW
-    )
+@register.simple_tag(takes_context=True)
+def failed_jobs(context: dict[str, Any], cluster: str) -> FailedJobs:
+    """Jobs of the cluster that failed in the last 24 hours, and the latest of them: of those the
+    page's user may see (a job on a hidden topic is not counted)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    jobs = visible_jobs(user, [cluster]) if user is not None else Job.objects.on_clusters([cluster])
+    failed = jobs.filter(status=Job.Status.FAILED, finished_at__gte=timezone.now() - FAILED_WINDOW)
     return FailedJobs(count=failed.count(), latest=failed.order_by("-finished_at").first())

@@ -10,6 +10,13 @@ redirect to the login page. "Allowed" is anything else below 500 (writes are sen
 that fails validation, so an allowed write answers 400 and changes nothing). A refused
 request must change nothing: no audit row other than the denial, no policy touched, the
 topic on the broker as it was.
+
+Resource-scoped grants are asked too: on each cluster, people whose grant (each role) covers
+only the matrix's topic (through a directory-group grant), only a topic pattern that misses
+it, or only the matrix's consumer group. What a route is about (RESOURCES: a topic, a group,
+a group and a topic, the whole cluster, or a list filtered to what the user sees) decides
+their answer; a topic or group they may not see must be refused with a 404, exactly as a
+missing one, and no page or API answer they are allowed may name the hidden topic or group.
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from backbone_admin import clusters
+from backbone_admin.access import set_directory_groups
 from backbone_admin.kafka import reset_clients
-from backbone_admin.models import ApiToken, AuditEntry, Role
+from backbone_admin.models import ApiToken, AuditEntry, Grant, Role
 from backbone_admin.roles import assign_role
 from streams.jobs.models import Job
 from topics.models import RetentionPolicy
@@ -100,6 +108,9 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     "logout": {"*": PUBLIC},
     "healthz": {"*": PUBLIC},
     "favicon": {"*": PUBLIC},  # a redirect to the static SVG, asked for by browsers on their own
+    # OIDC single sign-on: the redirect to the provider and its callback (404 while OIDC is off).
+    "oidc-start": {"*": PUBLIC},
+    "oidc-callback": {"*": PUBLIC},
     # Any logged-in user: lists are filtered to what the user may see.
     "home": {"*": LOGIN},
     "api-schema": {"*": LOGIN},
@@ -109,6 +120,24 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     # Admins only (a global role: the audit log spans clusters).
     "audit": {"*": global_role(Role.ADMIN)},
     "api-audit": {"*": global_role(Role.ADMIN)},
+    # Grants and explain access: global admins (grants span clusters); one's own access: everyone.
+    "access-grants": {"GET": global_role(Role.ADMIN)},
+    "access-grant-create": {"GET": global_role(Role.ADMIN), "POST": global_role(Role.ADMIN, body={"role": "nope"})},
+    "access-grant-edit": {
+        "GET": global_role(Role.ADMIN),
+        # Really deletes (last): the world's grant is a bystander's, made anew for each route.
+        "POST": [global_role(Role.ADMIN, body={"role": "nope"}), global_role(Role.ADMIN, body={"action": "delete"})],
+    },
+    "access-explain": {"GET": global_role(Role.ADMIN)},
+    "access-me": {"GET": LOGIN},
+    "api-access-grants": {"GET": global_role(Role.ADMIN), "POST": global_role(Role.ADMIN, body={"role": "nope"})},
+    "api-access-grant": {
+        "GET": global_role(Role.ADMIN),
+        "PUT": global_role(Role.ADMIN, body={"role": "nope"}),
+        "DELETE": global_role(Role.ADMIN),  # really deletes, last: the grant is made anew for each route
+    },
+    "api-access-explain": {"GET": global_role(Role.ADMIN)},
+    "api-access-me": {"GET": LOGIN},
     # Cluster metadata: viewers.
     "api-cluster": {"GET": VIEWER},
     "topics:overview": {"*": VIEWER},
@@ -203,6 +232,27 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
         "GET": on_cluster(Role.OPERATOR),
         "POST": on_cluster(Role.OPERATOR, write=True, body={"partitions": "99", "target_topic": "{topic}-copy"}),
     },
+    # Kafka's own security (ACLs, SCRAM users): admins of the cluster; a dry run is a read.
+    "security:acls": {"GET": on_cluster(Role.ADMIN)},
+    "security:acl_new": {
+        "GET": on_cluster(Role.ADMIN),
+        "POST": on_cluster(Role.ADMIN, write=True, body={"kind": "consumer", "principal": "no-colon"}),
+    },
+    "security:acl_delete": {"POST": on_cluster(Role.ADMIN, write=True, body={"action": "preview"})},
+    "security:users": {"GET": on_cluster(Role.ADMIN), "POST": on_cluster(Role.ADMIN, write=True, body={"user": ""})},
+    "security:user_delete": {"POST": on_cluster(Role.ADMIN, write=True, body={"user": ""})},
+    "api-acls": {
+        "GET": on_cluster(Role.ADMIN),
+        "POST": [
+            on_cluster(Role.ADMIN, body={"acls": []}),
+            on_cluster(Role.ADMIN, write=True, body={"acls": [], "dry_run": False}),
+        ],
+    },
+    "api-acls-delete": {
+        "POST": [on_cluster(Role.ADMIN, body={}), on_cluster(Role.ADMIN, write=True, body={"dry_run": False})]
+    },
+    "api-scram-users": {"GET": on_cluster(Role.ADMIN), "POST": on_cluster(Role.ADMIN, write=True, body={"user": ""})},
+    "api-scram-user": {"DELETE": on_cluster(Role.ADMIN, write=True, body={"mechanism": "PLAIN"})},
 }
 
 # Django's own admin has its own login and staff checks (is_staff), outside the console's roles.
@@ -299,19 +349,34 @@ def test_the_route_walk_sees_the_console() -> None:
 
 @dataclass(frozen=True)
 class Person:
-    """A user holding `role` globally (where=None) or granted on one cluster only."""
+    """A user holding `role` globally (where=None) or granted on one cluster only; with a
+    `scope`, the grant on that cluster covers only: the matrix's topic (`topic`, granted to a
+    directory group the user is in), a pattern that misses it (`hidden`), or the matrix's
+    consumer group (`group`)."""
 
     role: str | None
     where: str | None = None
+    scope: str | None = None
 
     @property
     def label(self) -> str:
         if self.role is None:
             return "no role"
+        if self.scope:
+            return f"{self.role} on {self.where} for {SCOPE_LABELS[self.scope]} only"
         return f"{self.role} ({'global' if self.where is None else 'granted on ' + self.where})"
 
 
+SCOPES = ("topic", "hidden", "group")
+SCOPE_LABELS = {
+    "topic": "t-matrix-* topics (via a directory group)",
+    "hidden": "t-elsewhere-* topics",
+    "group": "g-matrix-* consumer groups",
+}
+
+
 PEOPLE = [Person(None)] + [Person(role, where) for role in ROLES for where in (None, NORMAL, READ_ONLY, OTHER)]
+SCOPED_PEOPLE = [Person(role, where, scope) for role in ROLES for where in (NORMAL, READ_ONLY) for scope in SCOPES]
 # A plain function view answers PUT, PATCH and DELETE like GET (it only looks for POST); those
 # methods are asked of fewer people: every role held globally, and admin granted on each cluster.
 FEWER_PEOPLE = (
@@ -325,10 +390,102 @@ def _people(rule: Rule, cluster: str | None, *, like_get: bool) -> list[Person]:
     (the read-only flag refuses writes only) and methods handled like GET by fewer people."""
     if like_get:
         return FEWER_PEOPLE
-    if cluster == READ_ONLY and not rule.write:
-        return [Person(None), *(Person(role, READ_ONLY) for role in ROLES), Person(Role.ADMIN, OTHER)]
     here = cluster or rule.on or NORMAL
-    return [person for person in PEOPLE if person.where in (None, here, OTHER)]
+    scoped = [person for person in SCOPED_PEOPLE if person.where == here]
+    if cluster == READ_ONLY and not rule.write:
+        return [Person(None), *(Person(role, READ_ONLY) for role in ROLES), Person(Role.ADMIN, OTHER), *scoped]
+    return [person for person in PEOPLE if person.where in (None, here, OTHER)] + scoped
+
+
+# What a route is about, for resource-scoped grants: `topic` (the topic in the URL or body),
+# `group`, `group+topic` (a rewind: the group and the topic it names), `cluster` (the whole
+# cluster: a scoped grant never suffices), `list` (answered to anyone who sees the cluster,
+# filtered) or `some-topics` (the role held on some topics; each topic named is then checked).
+# Routes with a topic, group or job in the URL default to topic / group / topic.
+RESOURCES: dict[str, str | dict[str, str]] = {
+    "api-cluster": "list",
+    "topics:overview": "list",
+    "topics:list": "list",
+    "api-compliance": "list",
+    "topics:compliance": {"GET": "list", "POST:viewer": "list", "POST:operator": "cluster"},
+    "api-apply": {"POST:viewer": "list", "POST:operator": "cluster"},
+    "api-topics": {"GET": "list", "POST": "cluster"},
+    "topics:create": "cluster",
+    "api-groups": "list",
+    "topics:groups": "list",
+    "api-group-reset": "group+topic",
+    "topics:group_rewind": "group+topic",
+    "api-jobs": {"GET": "list", "POST": "topic"},
+    # Across topics: open to a role on some topics, each named topic then checked on its own.
+    "streams:key_timeline": "some-topics",
+    # ACLs and SCRAM users are the cluster's: a grant scoped to topics or groups never reaches them.
+    **dict.fromkeys(
+        [
+            "security:acls",
+            "security:acl_new",
+            "security:acl_delete",
+            "security:users",
+            "security:user_delete",
+            "api-acls",
+            "api-acls-delete",
+            "api-scram-users",
+            "api-scram-user",
+        ],
+        "cluster",
+    ),
+}
+
+
+def resource_of(route: Route, method: str, rule: Rule) -> str:
+    declared = RESOURCES.get(route.name)
+    if isinstance(declared, dict):
+        found = declared.get(f"{method}:{rule.role}", declared.get(method))
+        assert found, f"RESOURCES[{route.name}] says nothing of {method} for {rule.role}"
+        return found
+    if declared:
+        return declared
+    if "topic" in route.params or "job_id" in route.params:
+        return "topic"
+    if "group" in route.params:
+        return "group"
+    assert rule.scope != "cluster", f"route {route.name} is on a cluster: declare what it is about in RESOURCES"
+    return "list"
+
+
+def expected_scoped(rule: Rule, resource: str, person: Person, cluster: str | None) -> bool:
+    """What a person with a resource-scoped grant may do (see Person)."""
+    if rule.scope in ("public", "login", "any"):
+        return True
+    if rule.scope == "global":
+        return False
+    cluster = cluster or rule.on
+    if person.where != cluster:
+        return False
+    if resource == "list":
+        role_here: str | None = Role.VIEWER.value
+    elif resource == "cluster":
+        role_here = None
+    elif resource == "some-topics":
+        role_here = person.role if person.scope in ("topic", "hidden") else None
+    elif resource == "topic":
+        role_here = person.role if person.scope == "topic" else None
+    elif resource == "group":
+        # A group reading a visible topic is visible (as a viewer); a group grant gives its role.
+        role_here = {"group": person.role, "topic": Role.VIEWER.value}.get(person.scope or "")
+    else:  # group+topic: the group's role, and the topic must be visible
+        role_here = Role.VIEWER.value if person.scope == "topic" else None
+    if Role.rank(role_here) < Role.rank(rule.role):
+        return False
+    return not (rule.write and cluster == READ_ONLY)
+
+
+def must_be_not_found(resource: str, person: Person) -> bool:
+    """A refusal that must be the 404 of a missing resource: the resource is invisible to them."""
+    if person.scope == "hidden":
+        return resource in ("topic", "group", "group+topic")
+    if person.scope == "group":
+        return resource in ("topic", "group+topic")
+    return False
 
 
 def expected_allowed(rule: Rule, person: Person, cluster: str | None) -> bool:
@@ -346,6 +503,33 @@ def expected_allowed(rule: Rule, person: Person, cluster: str | None) -> bool:
     return not (rule.write and cluster == READ_ONLY)
 
 
+def give(user: Any, person: Person) -> None:
+    """The person's access: a role, a cluster grant, or a resource-scoped Grant."""
+    if person.scope is None:
+        if person.role:
+            assign_role(user, person.role, cluster=person.where)
+        return
+    assert person.role and person.where
+    if person.scope == "topic":
+        # Through a directory group, as OIDC or LDAP would record it, and a glob on its name.
+        team = f"team-{person.role}-{person.where}"
+        set_directory_groups(user, [f"{team}-matrix"], "oidc")
+        Grant.objects.get_or_create(
+            subject_type="group", subject=f"{team}-*", role=person.role, cluster=person.where, topics=["t-matrix-*"]
+        )
+        return
+    topics = ["t-elsewhere-*"] if person.scope == "hidden" else []
+    groups = ["g-matrix-*"] if person.scope == "group" else []
+    Grant.objects.create(
+        subject_type="user",
+        subject=user.get_username(),
+        role=person.role,
+        cluster=person.where,
+        topics=topics,
+        groups=groups,
+    )
+
+
 @dataclass
 class World:
     topic: str
@@ -353,6 +537,7 @@ class World:
     group: str
     job: int
     bystander_token: int
+    grant: int = 0  # a bystander's Grant (on a topic pattern matching nothing)
     clients: dict[Person, Client] = field(default_factory=dict)
     tokens: dict[Person, int] = field(default_factory=dict)
 
@@ -462,11 +647,13 @@ def world(matrix_clusters: None, matrix_topic: str, matrix_group: str, django_us
         group=GROUPS[-1],  # the latest: an allowed DELETE in an earlier test replaced the first
         job=job.pk,
         bystander_token=ApiToken.issue(bystander)[0].pk,
+        grant=Grant.objects.create(
+            subject_type="user", subject=bystander.username, role=Role.VIEWER, topics=["t-matrix-never-*"]
+        ).pk,
     )
-    for person in PEOPLE:
+    for person in PEOPLE + SCOPED_PEOPLE:
         user = django_user_model.objects.create(username=f"m{uuid.uuid4().hex[:10]}")
-        if person.role:
-            assign_role(user, person.role, cluster=person.where)
+        give(user, person)
         world.tokens[person] = ApiToken.issue(user)[0].pk
         client = Client()
         client.force_login(user)
@@ -488,6 +675,8 @@ def _url(route: Route, world: World, cluster: str | None, rule: Rule, person: Pe
         "group": world.group,
         "job_id": str(world.job),
         "token_id": str(token),
+        "grant_id": str(world.grant),
+        "user": "matrix-scram-user",  # a SCRAM user name (api-scram-user)
     }
     unknown = [p for p in route.params if p not in values]
     assert not unknown, f"route {route.name} has URL parameter(s) {unknown} the matrix cannot fill: add them to _url"
@@ -526,6 +715,18 @@ def refused(response: Any) -> bool:
     return response.status_code == 302 and response["Location"].startswith("/login/")
 
 
+def _leaks(response: Any, world: World, person: Person) -> str:
+    """The hidden topic (or group) if an allowed answer names it; streamed answers are not read."""
+    if getattr(response, "streaming", False):
+        return ""
+    body = response.content.decode("utf-8", "replace")
+    if world.topic in body:
+        return f"the topic {world.topic}"
+    if person.scope == "hidden" and world.group in body:
+        return f"the group {world.group}"
+    return ""
+
+
 def _changes_so_far() -> int:
     return AuditEntry.objects.exclude(result=AuditEntry.Result.DENIED).count()
 
@@ -553,7 +754,11 @@ def _check(route: Route, world: World, kafka_admin: AdminClient) -> list[str]:
                     _ensure_policy(world.policy)
                     changes, policies = _changes_so_far(), _policies()
                     response = _send(client, method, url, route, _fill(rule.body, world))
-                    allowed = expected_allowed(rule, person, cluster)
+                    resource = resource_of(route, method, rule)
+                    if person.scope:
+                        allowed = expected_scoped(rule, resource, person, cluster)
+                    else:
+                        allowed = expected_allowed(rule, person, cluster)
                     if "group" in route.params and not refused(response) and (method == "DELETE" or "delete" in name):
                         world.group = _new_group(kafka_admin, world.topic)  # deleted for real: the next asks another
                     status = response.status_code
@@ -566,6 +771,12 @@ def _check(route: Route, world: World, kafka_admin: AdminClient) -> list[str]:
                         problems.append(f"{where}: allowed, but the matrix refuses it")
                     elif not allowed and (_changes_so_far() != changes or _policies() != policies):
                         problems.append(f"{where}: refused, yet something changed")
+                    elif not allowed and must_be_not_found(resource, person) and status != 404:
+                        problems.append(f"{where}: refused, but must answer 404 as for a missing {resource}")
+                    elif allowed and person.scope in ("hidden", "group") and status < 300:
+                        leaked = _leaks(response, world, person)
+                        if leaked:
+                            problems.append(f"{where}: the answer names {leaked}, which this person may not see")
     if _topic_state(kafka_admin, world.topic) != before_topic:
         problems.append(f"the topic {world.topic} changed on the broker during {route.name}")
     return problems
@@ -579,7 +790,7 @@ def test_the_route_answers_each_role_as_the_matrix_says(name: str, world: World,
     started = time.monotonic()
     problems = _check(route, world, kafka_admin)
     assert not problems, f"{len(problems)} answer(s) differ from the matrix:\n" + "\n".join(problems)
-    assert time.monotonic() - started < 20, f"the matrix for {name} took {time.monotonic() - started:.1f} s"
+    assert time.monotonic() - started < 40, f"the matrix for {name} took {time.monotonic() - started:.1f} s"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,11 +851,10 @@ def ws_world(
         assert "test" in str(connection.settings_dict["NAME"]), "the test database is not set up"
         users = []
         cookies = {}
-        for person in PEOPLE:
+        for person in PEOPLE + SCOPED_PEOPLE:
             user = get_user_model().objects.create(username=f"w{uuid.uuid4().hex[:10]}")
             users.append(user)
-            if person.role:
-                assign_role(user, person.role, cluster=person.where)
+            give(user, person)
             client = Client()
             client.force_login(user)
             cookies[person] = client.cookies["sessionid"].value
@@ -684,7 +894,13 @@ def test_every_websocket_answers_each_role_as_the_matrix_says(ws_world: WsWorld)
             values = {"cluster": cluster or NORMAL, "topic": ws_world.topic, "job_id": str(ws_world.job)}
             path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], pattern or "ws/no-such-socket/")
             for person in _people(rule, cluster, like_get=False) if rule.scope != "nobody" else PEOPLE:
-                allowed = rule.scope != "nobody" and expected_allowed(rule, person, cluster)
+                if rule.scope == "nobody":
+                    allowed = False
+                elif person.scope:
+                    resource = "topic" if "<topic:topic>" in pattern or "<int:job_id>" in pattern else "list"
+                    allowed = expected_scoped(rule, resource, person, cluster)
+                else:
+                    allowed = expected_allowed(rule, person, cluster)
                 if _ws_accepted(ws_world, path, ws_world.cookies[person]) != allowed:
                     expected = "accepted" if allowed else "refused"
                     problems.append(f"websocket {path} as {person.label}: should be {expected}, was not")

@@ -13,8 +13,9 @@ from rest_framework.response import Response
 
 from backbone_admin.kafka import InvalidRequest
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_cluster_visible
 from topics.groups import history, lag, listing, rewind, services
+from topics.groups.scope import scope_for
 
 
 class ListQuerySerializer(serializers.Serializer[Any]):
@@ -59,12 +60,17 @@ LIST_PARAMS = [
 @extend_schema(operation_id="groups_list", parameters=LIST_PARAMS, responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
 def groups(request: Request, cluster: str) -> Response:
-    """Consumer groups: state, members, topics, lag and events not yet committed (searched, sorted, paged)."""
-    require_role(request.user, cluster, Role.VIEWER)
+    """Consumer groups: state, members, topics, lag and events not yet committed (searched, sorted, paged).
+
+    A user with resource-scoped grants gets the groups a group pattern of theirs matches and
+    those with committed offsets on a topic they may see, with lag over the topics they may see.
+    """
+    config = require_cluster_visible(request.user, cluster)
+    scope = scope_for(request.user, config.name)
     query = ListQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    page = listing.group_page(cluster, **query.validated_data, user=request.user)
-    trends = history.recent(cluster, [r.group_id for r in page.rows])
+    page = listing.group_page(config.name, **query.validated_data, user=request.user, scope=scope)
+    trends = history.recent(config.name, [r.group_id for r in page.rows], scope.topic_filter)
     return Response(
         {
             "count": page.count,
@@ -124,13 +130,14 @@ def group(request: Request, cluster: str, group: str) -> Response:
     if request.method == "DELETE":
         services.group_delete(user=request.user, cluster=cluster, group=group, request=request._request)
         return Response(status=204)
-    require_role(request.user, cluster, Role.VIEWER)
+    access = services.require_group_access(request.user, cluster, group, Role.VIEWER)
     range_name = request.query_params.get("history", history.DEFAULT_RANGE)
     if range_name not in history.RANGES:
         message = f"history must be one of {', '.join(history.RANGES)}"
         raise InvalidRequest(message, fields={"history": message})
-    detail = lag.read_group(cluster, group)
-    return Response(detail_payload(detail, history.series(cluster, group, range_name), range_name))
+    detail = services.read_detail(access, group)
+    samples = history.series(access.config.name, group, range_name, access.scope.topic_filter)
+    return Response(detail_payload(detail, samples, range_name))
 
 
 @extend_schema(
@@ -141,12 +148,18 @@ def group(request: Request, cluster: str, group: str) -> Response:
 @api_view(["POST"])
 def reset_offsets(request: Request, cluster: str, group: str) -> Response:
     """Preview (dry_run, the default) or apply a rewind: per partition current → new, re-consumed, skipped."""
-    # Roles first, so a refused request is refused whatever its body: previews are reads.
+    # Access first, so a refused request is refused whatever its body: previews are reads; a
+    # hidden group or topic is a 404.
     raw = request.data if isinstance(request.data, dict) else {}
     applying = str(raw.get("dry_run", True)).strip().lower() in ("false", "0", "no", "off")
-    require_role(request.user, cluster, Role.OPERATOR if applying else Role.VIEWER, change=applying)
+    topic = raw.get("topic")
+    access = services.require_rewind_access(
+        request.user, cluster, group, topic=topic.strip() if isinstance(topic, str) else None, applying=applying
+    )
     body = RewindSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     req = rewind.parse_request(body.validated_data)
-    plan = services.group_rewind(user=request.user, cluster=cluster, group=group, req=req, request=request._request)
+    plan = services.group_rewind(
+        user=request.user, cluster=access.config.name, group=group, req=req, request=request._request, checked=access
+    )
     return Response(plan.as_dict(applied=not req.dry_run))

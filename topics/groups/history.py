@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -99,23 +99,46 @@ def _downsample(points: Sequence[_P], start: datetime, seconds: int, buckets: in
 Sample = tuple[datetime, int | None, int | None]
 
 
-def series(cluster: str, group: str, range_name: str = DEFAULT_RANGE) -> list[Sample]:
-    """(sampled_at, total lag, not yet committed) of one group over a named range, oldest first."""
+def visible_lag(
+    total: int | None, uncommitted: int | None, topics: dict[str, int], topic_visible: Callable[[str], bool] | None
+) -> tuple[int | None, int | None]:
+    """A sample's (lag, not yet committed) over the topics a user may see.
+
+    The lag is kept per topic; events not yet committed only in total, so they are shown
+    only when every topic of the sample is visible.
+    """
+    if topic_visible is None or all(topic_visible(t) for t in topics):
+        return total, uncommitted
+    shown = [lag for t, lag in topics.items() if topic_visible(t)]
+    return (sum(shown) if shown else None), None
+
+
+def series(
+    cluster: str, group: str, range_name: str = DEFAULT_RANGE, topic_visible: Callable[[str], bool] | None = None
+) -> list[Sample]:
+    """(sampled_at, total lag, not yet committed) of one group over a named range, oldest first;
+    with `topic_visible`, over the topics the user may see."""
     seconds = RANGES[range_name]
     start = timezone.now() - timedelta(seconds=seconds)
-    rows = LagSample.objects.of(cluster, group).since(start).values_list("sampled_at", "total_lag", "uncommitted")
-    return _downsample(list(rows), start, seconds, CHART_POINTS)
+    rows = LagSample.objects.of(cluster, group).since(start)
+    points: list[Sample] = [
+        (at, *visible_lag(total, unc, topics or {}, topic_visible))
+        for at, total, unc, topics in rows.values_list("sampled_at", "total_lag", "uncommitted", "topics")
+    ]
+    return _downsample(points, start, seconds, CHART_POINTS)
 
 
-def recent(cluster: str, groups: Sequence[str]) -> dict[str, list[int | None]]:
-    """The last hour of total lag of each group, for the list's sparklines."""
+def recent(
+    cluster: str, groups: Sequence[str], topic_visible: Callable[[str], bool] | None = None
+) -> dict[str, list[int | None]]:
+    """The last hour of total lag of each group, for the list's sparklines (over the visible topics)."""
     start = timezone.now() - timedelta(seconds=SPARKLINE_SECONDS)
     found: dict[str, list[tuple[datetime, int | None]]] = defaultdict(list)
     rows = (
         LagSample.objects.filter(cluster=cluster, group__in=list(groups), sampled_at__gte=start)
         .order_by("sampled_at")
-        .values_list("group", "sampled_at", "total_lag")
+        .values_list("group", "sampled_at", "total_lag", "topics")
     )
-    for group, at, lag in rows:
-        found[group].append((at, lag))
+    for group, at, lag, topics in rows:
+        found[group].append((at, visible_lag(lag, None, topics or {}, topic_visible)[0]))
     return {g: [v for _, v in _downsample(p, start, SPARKLINE_SECONDS, SPARKLINE_POINTS)] for g, p in found.items()}

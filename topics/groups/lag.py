@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from backbone_admin.kafka import BackboneError, GroupNotFound, TopicNotFound
@@ -216,9 +216,28 @@ def topic_partitions(cluster: str, topics: Iterable[str], warnings: list[str]) -
     return result
 
 
-def read_group(cluster: str, group_id: str, *, time_lag: bool = True) -> GroupDetail:
-    """Members and, for every partition of the topics the group reads, committed/end offsets and lag."""
-    description, offsets = require_group(cluster, group_id)
+def read_group(
+    cluster: str,
+    group_id: str,
+    *,
+    time_lag: bool = True,
+    found: tuple[GroupDescription, dict[Partition, int]] | None = None,
+    topic_visible: Callable[[str], bool] | None = None,
+) -> GroupDetail:
+    """Members and, for every partition of the topics the group reads, committed/end offsets and lag.
+
+    `found`: what require_group answered (not asked again). With `topic_visible`, the topics
+    the user may not see are left out before anything is read of them: partitions, members'
+    assignments, and so every total.
+    """
+    description, offsets = found if found is not None else require_group(cluster, group_id)
+    if topic_visible is not None:
+        offsets = {tp: o for tp, o in offsets.items() if topic_visible(tp[0])}
+        members = tuple(
+            replace(m, assignments=tuple(tp for tp in m.assignments if topic_visible(tp[0])))
+            for m in description.members
+        )
+        description = replace(description, members=members)
     warnings: list[str] = []
     owners = {tp: m.client_id for m in description.members for tp in m.assignments}
     topics = {t for t, _ in offsets} | {t for t, _ in owners}

@@ -36,6 +36,7 @@ from backbone_admin.paging import PageInfo
 from backbone_admin.patterns import name_filter
 from topics.groups import state as group_state
 from topics.groups.lag import Partition, end_offsets, topic_partitions
+from topics.groups.scope import GroupScope
 from topics.groups.snapshot import GroupRow as GroupRow  # re-exported with Snapshot: callers read the list here
 from topics.groups.snapshot import Snapshot as Snapshot
 from topics.listing import cache_get, cache_set, cluster_pool, topic_index
@@ -65,11 +66,11 @@ class GroupPage(PageInfo):
 
 
 def _cache_key(cluster: str) -> str:
-    return f"groups:snapshot:v3:{cluster}"
+    return f"groups:snapshot:v4:{cluster}"
 
 
 def _last_known_key(cluster: str) -> str:
-    return f"groups:last-known:v3:{cluster}"
+    return f"groups:last-known:v4:{cluster}"
 
 
 def _ttl() -> int:
@@ -121,6 +122,7 @@ def fill(cluster: str, snap: Snapshot, *, describe: Iterable[str] = (), lag: Ite
     for group_id, offsets in committed.items():
         snap.lags[group_id] = snap.lag_of(offsets)
         snap.uncommitted[group_id] = snap.uncommitted_of(offsets)
+        snap.per_topic[group_id] = snap.detail_of(offsets)
     listed = {entry[0]: entry[1] for entry in snap.index} if to_describe else {}
     for chunk, described_future in zip(_chunks(to_describe), described_futures, strict=True):
         try:
@@ -171,6 +173,7 @@ def store(cluster: str, snap: Snapshot, *, fresh: bool) -> None:
         snap.described = {**current.described, **snap.described}
         snap.lags = {**current.lags, **snap.lags}
         snap.uncommitted = {**current.uncommitted, **snap.uncommitted}
+        snap.per_topic = {**current.per_topic, **snap.per_topic}
         snap.highs = {**current.highs, **snap.highs}
         snap.lows = {**current.lows, **snap.lows}
         snap.partitions = {**current.partitions, **snap.partitions}
@@ -231,8 +234,13 @@ def group_page(
     page_size: int = PAGE_SIZE,
     refresh: bool = False,
     user: Any = None,
+    scope: GroupScope | None = None,
 ) -> GroupPage:
-    """One page of the cluster's groups, searched and sorted; InvalidRequest for a bad parameter."""
+    """One page of the cluster's groups, searched and sorted; InvalidRequest for a bad parameter.
+
+    With the `scope` of a user who does not see the whole cluster, only the groups visible to
+    them (scope.py) are listed, counted and sorted, their lag over the topics they may see.
+    """
     if sort not in SORTS:
         raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}", fields={"sort": "unknown sort"})
     if order not in ("asc", "desc"):
@@ -260,6 +268,19 @@ def group_page(
             warnings.append(f"Lag is unavailable right now: {exc.message}")
 
     entries = [e for e in snap.index if matches is None or matches.search(e[0])]
+    total = len(snap.index)
+    topic_visible = scope.topic_filter if scope is not None else None
+    if scope is not None and topic_visible is not None:
+        # Whether a group reads a visible topic needs its committed offsets: read (and cached)
+        # for every group no pattern of the user names. Unread (cluster down) = not shown.
+        read(lag=[e[0] for e in snap.index if not scope.group_named(e[0])])
+        visible = {
+            e[0]
+            for e in snap.index
+            if scope.group_named(e[0]) or (e[0] in snap.lags and scope.group_visible(e[0], snap.lags[e[0]][0]))
+        }
+        total = len(visible)
+        entries = [e for e in entries if e[0] in visible]
     reverse = order == "desc"
     # Orders that need every match's lag or description read them first; the page's rows
     # get the rest after the slice.
@@ -273,9 +294,9 @@ def group_page(
         count = len(entries)
         shown = _page_slice(entries, page, page_size)
         read(describe=[e[0] for e in shown], lag=[e[0] for e in shown])
-        rows = [snap.row(e) for e in shown]
+        rows = [snap.row(e, topic_visible) for e in shown]
     else:
-        all_rows = [snap.row(e) for e in entries]
+        all_rows = [snap.row(e, topic_visible) for e in entries]
         if sort == "lag":
             # Groups without any committed offset have no lag: last, whichever the order.
             known = sorted(
@@ -290,18 +311,20 @@ def group_page(
         shown_rows = _page_slice(all_rows, page, page_size)
         read(describe=[r.group_id for r in shown_rows], lag=[r.group_id for r in shown_rows])
         by_id = {e[0]: e for e in entries}
-        rows = [snap.row(by_id[r.group_id]) for r in shown_rows]
+        rows = [snap.row(by_id[r.group_id], topic_visible) for r in shown_rows]
     if changed or source == READ:
         store(cluster, snap, fresh=source == READ)
     unread = sum(1 for r in rows if not r.lag_read)
     if unread and source == LAST_KNOWN:
         warnings.append(f"The lag of {unread} group(s) on this page was not read before the cluster stopped answering.")
     warnings.extend(w for w in snap.warnings if w not in warnings)
+    if scope is not None:
+        warnings = scope.clean_warnings(warnings)
     pages = max(1, -(-count // page_size))
     return GroupPage(
         rows=rows,
         count=count,
-        total=len(snap.index),
+        total=total,
         page=min(max(1, page), pages),
         page_size=page_size,
         sort=sort,

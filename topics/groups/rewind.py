@@ -10,7 +10,7 @@ group will consume again (moved back) or skip (moved forward).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -261,7 +261,13 @@ class RewindPlan:
         }
 
 
-def _targets(cluster: str, group: str, req: RewindRequest, offsets: Mapping[Partition, int]) -> list[Partition]:
+def _targets(
+    cluster: str,
+    group: str,
+    req: RewindRequest,
+    offsets: Mapping[Partition, int],
+    topic_visible: Callable[[str], bool] | None = None,
+) -> list[Partition]:
     if req.topic is not None:
         ids = [p.id for p in describe_topic(cluster, req.topic).partitions]
         if req.partitions is None:
@@ -273,7 +279,8 @@ def _targets(cluster: str, group: str, req: RewindRequest, offsets: Mapping[Part
             )
             raise InvalidRequest(message, fields={"partitions": message})
         return [(req.topic, p) for p in req.partitions]
-    topics = sorted({t for t, _ in offsets})
+    # "Every topic" is every topic the user may see: the others are neither shown nor moved.
+    topics = sorted({t for t, _ in offsets if topic_visible is None or topic_visible(t)})
     if not topics:
         message = f"group `{group}` has no committed offsets; name the topic to rewind"
         raise InvalidRequest(message, fields={"topic": message})
@@ -291,25 +298,34 @@ def _other_group(cluster: str, group: str, other: str) -> dict[Partition, int]:
     return committed_offsets(cluster, [other]).get(other, {})
 
 
-def plan_rewind(cluster: str, group: str, req: RewindRequest) -> RewindPlan:
-    """Current → new offset per partition; changes nothing."""
-    description, offsets = require_group(cluster, group)
-    targets = _targets(cluster, group, req, offsets)
+def plan_rewind(
+    cluster: str,
+    group: str,
+    req: RewindRequest,
+    *,
+    found: tuple[GroupDescription, dict[Partition, int]] | None = None,
+    topic_visible: Callable[[str], bool] | None = None,
+) -> RewindPlan:
+    """Current → new offset per partition; changes nothing. `found`: require_group's answer;
+    with `topic_visible`, a rewind of every topic covers the visible ones only (the caller
+    refuses a hidden topic named in the request)."""
+    description, offsets = found or require_group(cluster, group)
+    targets = _targets(cluster, group, req, offsets, topic_visible)
     warnings: list[str] = []
     marks = end_offsets(cluster, targets, warnings)
-    found: dict[Partition, int] = {}
+    asked: dict[Partition, int] = {}
     if req.to == "timestamp":
         assert isinstance(req.value, int)
-        found = offsets_for_time(cluster, targets, req.value)
+        asked = offsets_for_time(cluster, targets, req.value)
     elif req.to == "group":
-        found = _other_group(cluster, group, str(req.value))
+        asked = _other_group(cluster, group, str(req.value))
     rows = []
     for tp in targets:
         mark = marks.get(tp)
         if mark is None:
             continue
         current = offsets.get(tp)
-        wanted, note = _wanted(req, current, mark.low, mark.high, found.get(tp))
+        wanted, note = _wanted(req, current, mark.low, mark.high, asked.get(tp))
         new, deleted = wanted, 0
         notes = [note] if note else []
         if wanted is not None and wanted < mark.low:

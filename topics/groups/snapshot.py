@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ Described = tuple[str, str, int]
 Lag = tuple[dict[str, int], int, int]
 # (events not yet committed on the other partitions of those topics, how many such partitions)
 Uncommitted = tuple[int, int]
+# Per topic: (committed partitions, of them with an unknown end, events not yet committed,
+# partitions not yet committed), so a user who sees only some topics gets totals over those.
+TopicDetail = dict[str, tuple[int, int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Snapshot:
     described: dict[str, Described] = field(default_factory=dict)
     lags: dict[str, Lag] = field(default_factory=dict)
     uncommitted: dict[str, Uncommitted] = field(default_factory=dict)
+    per_topic: dict[str, TopicDetail] = field(default_factory=dict)
     # End offsets read so far, shared by every group (None: the partition's topic is gone).
     highs: dict[Partition, int | None] = field(default_factory=dict)
     lows: dict[Partition, int | None] = field(default_factory=dict)
@@ -95,13 +100,25 @@ class Snapshot:
     partitions: dict[str, list[int] | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def row(self, entry: IndexRow) -> GroupRow:
+    def row(self, entry: IndexRow, topic_visible: Callable[[str], bool] | None = None) -> GroupRow:
+        """The group's line; with `topic_visible`, its lag and topics over the visible topics only."""
         group_id, listed_state, kind = entry
         # The description's state is the coordinator's own; ListGroups may say less.
         state, assignor, members = self.described.get(group_id, (listed_state, "", 0))
         lag = self.lags.get(group_id)
         topic_lags, committed, unknown = lag if lag is not None else ({}, 0, 0)
         uncommitted, uncommitted_partitions = self.uncommitted.get(group_id, (0, 0))
+        if topic_visible is not None and any(not topic_visible(t) for t in topic_lags):
+            topic_lags = {t: v for t, v in topic_lags.items() if topic_visible(t)}
+            detail = self.per_topic.get(group_id)
+            if detail is None:  # not read per topic: the totals cannot be told apart, so none is shown
+                lag = None
+                committed = unknown = uncommitted = uncommitted_partitions = 0
+            else:
+                shown = [detail[t] for t in topic_lags if t in detail]
+                committed, unknown, uncommitted, uncommitted_partitions = (
+                    sum(col) for col in zip(*shown, (0, 0, 0, 0), strict=True)
+                )
         return GroupRow(
             group_id=group_id,
             state=state,
@@ -132,6 +149,18 @@ class Snapshot:
                 continue
             lags[topic] = lags.get(topic, 0) + max(0, high - offset)
         return lags, len(offsets), unknown
+
+    def detail_of(self, offsets: dict[Partition, int]) -> TopicDetail:
+        """lag_of and uncommitted_of's counts, per topic."""
+        by_topic: dict[str, dict[Partition, int]] = {}
+        for tp, offset in offsets.items():
+            by_topic.setdefault(tp[0], {})[tp] = offset
+        detail: TopicDetail = {}
+        for topic, mine in by_topic.items():
+            _, committed, unknown = self.lag_of(mine)
+            uncommitted, partitions = self.uncommitted_of(mine)
+            detail[topic] = (committed, unknown, uncommitted, partitions)
+        return detail
 
     def uncommitted_of(self, offsets: dict[Partition, int]) -> Uncommitted:
         """Events from the log start on the partitions of these offsets' topics that have none."""

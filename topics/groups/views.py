@@ -13,23 +13,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from backbone_admin.clusters import ClusterConfig
 from backbone_admin.kafka import Conflict, InvalidRequest
 from backbone_admin.models import Role
-from backbone_admin.roles import has_role, require_role
+from backbone_admin.roles import has_topic_role, require_cluster_visible
 from backbone_admin.web import backbone_errors
-from topics.groups import charts, history, lag, listing, rewind, services
+from topics.groups import charts, history, listing, rewind, services
+from topics.groups.scope import scope_for
+from topics.groups.services import GroupAccess
 
 
 def _hx(request: HttpRequest) -> bool:
     return bool(request.headers.get("HX-Request"))
 
 
-def _permissions(request: HttpRequest, config: ClusterConfig) -> dict[str, bool]:
-    writable = not config.read_only
+def _permissions(access: GroupAccess) -> dict[str, bool]:
+    writable = not access.config.read_only
     return {
-        "can_rewind": writable and has_role(request.user, config.name, Role.OPERATOR),
-        "can_delete": writable and has_role(request.user, config.name, Role.ADMIN),
+        "can_rewind": writable and access.at_least(Role.OPERATOR),
+        "can_delete": writable and access.at_least(Role.ADMIN),
     }
 
 
@@ -54,7 +55,8 @@ COLUMNS = [
 
 @backbone_errors
 def group_list(request: HttpRequest, cluster: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.VIEWER)
+    config = require_cluster_visible(request.user, cluster)
+    scope = scope_for(request.user, config.name)
     q = request.GET
     sort = q.get("sort") or "name"
     params = {
@@ -73,26 +75,29 @@ def group_list(request: HttpRequest, cluster: str) -> HttpResponse:
             page_size=_int(q.get("page_size"), listing.PAGE_SIZE),
             refresh=q.get("refresh") == "1",
             user=request.user,
+            scope=scope,
         )
     except InvalidRequest as exc:
         error = exc.message
     if page is not None:
-        trends = history.recent(config.name, [r.group_id for r in page.rows])
+        trends = history.recent(config.name, [r.group_id for r in page.rows], scope.topic_filter)
         rows = [{"row": r, "spark": charts.sparkline(trends.get(r.group_id, []))} for r in page.rows]
     context: dict[str, Any] = {"cluster": config.public(), "page": page, "rows": rows, "error": error}
-    context.update(params=params, columns=COLUMNS)
+    context.update(params=params, columns=COLUMNS, scoped=not scope.whole)
     template = "topics/groups/group_list.html#table" if _hx(request) else "topics/groups/group_list.html"
     return render(request, template, context, status=400 if error and not _hx(request) else 200)
 
 
-def _detail_context(request: HttpRequest, config: ClusterConfig, group: str) -> dict[str, Any]:
+def _detail_context(request: HttpRequest, access: GroupAccess, group: str) -> dict[str, Any]:
+    config = access.config
     range_name = request.GET.get("range", history.DEFAULT_RANGE)
     if range_name not in history.RANGES:
         range_name = history.DEFAULT_RANGE
-    detail = lag.read_group(config.name, group)
+    detail = services.read_detail(access, group)
     end = timezone.now()
     start = end - timedelta(seconds=history.RANGES[range_name])
-    chart = charts.line_chart(history.series(config.name, group, range_name), start, end)
+    samples = history.series(config.name, group, range_name, access.scope.topic_filter)
+    chart = charts.line_chart(samples, start, end)
     return {
         "cluster": config.public(),
         "group": detail,
@@ -100,14 +105,17 @@ def _detail_context(request: HttpRequest, config: ClusterConfig, group: str) -> 
         "range": range_name,
         "ranges": list(history.RANGES),
         "sample_interval": f"{float(settings.LAG_SAMPLE_INTERVAL):g}",
-        **_permissions(request, config),
+        # Replaying re-publishes a topic's events: operators of that topic.
+        "replay_topics": [t for t in detail.topics if has_topic_role(request.user, config.name, t, Role.OPERATOR)],
+        "scoped": not access.scope.whole,
+        **_permissions(access),
     }
 
 
 @backbone_errors
 def group_detail(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.VIEWER)
-    return render(request, "topics/groups/group_detail.html", _detail_context(request, config, group))
+    access = services.require_group_access(request.user, cluster, group, Role.VIEWER)
+    return render(request, "topics/groups/group_detail.html", _detail_context(request, access, group))
 
 
 @require_POST
@@ -115,7 +123,11 @@ def group_detail(request: HttpRequest, cluster: str, group: str) -> HttpResponse
 def group_rewind(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
     """Preview (action=preview) or apply (action=apply) a rewind; the result fragment for htmx."""
     applying = request.POST.get("action") == "apply"
-    config = require_role(request.user, cluster, Role.OPERATOR if applying else Role.VIEWER, change=applying)
+    # Access before the form is read: a hidden group or topic is a 404 whatever the body says.
+    access = services.require_rewind_access(
+        request.user, cluster, group, topic=request.POST.get("topic", "").strip() or None, applying=applying
+    )
+    config = access.config
     data = {
         "to": request.POST.get("to", ""),
         "value": request.POST.get("value", ""),
@@ -124,11 +136,13 @@ def group_rewind(request: HttpRequest, cluster: str, group: str) -> HttpResponse
         "dry_run": not applying,
     }
     context: dict[str, Any] = {"cluster": config.public(), "group_id": group, "form": data, "plan": None}
-    context.update(_permissions(request, config))
+    context.update(_permissions(access))
     status = 200
     try:
         req = rewind.parse_request(data)
-        plan = services.group_rewind(user=request.user, cluster=config.name, group=group, req=req, request=request)
+        plan = services.group_rewind(
+            user=request.user, cluster=config.name, group=group, req=req, request=request, checked=access
+        )
     except (InvalidRequest, Conflict) as exc:
         context["error"] = exc.message
         context["fields"] = exc.fields
@@ -146,7 +160,7 @@ def group_rewind(request: HttpRequest, cluster: str, group: str) -> HttpResponse
             return redirect(url)
         context["plan"] = plan
     if not _hx(request):
-        page = _detail_context(request, config, group)
+        page = _detail_context(request, access, group)
         return render(request, "topics/groups/group_detail.html", {**page, **context}, status=status)
     # htmx swaps only 2xx answers: the error is in the fragment.
     return render(request, "topics/groups/group_detail.html#rewind_result", context)
@@ -155,12 +169,13 @@ def group_rewind(request: HttpRequest, cluster: str, group: str) -> HttpResponse
 @require_POST
 @backbone_errors
 def group_delete(request: HttpRequest, cluster: str, group: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.ADMIN, change=True)
+    access = services.require_group_access(request.user, cluster, group, Role.ADMIN, change=True)
+    config = access.config
     if request.POST.get("confirm", "") != group:
         messages.error(request, f"Type the group id `{group}` to confirm the deletion.")
         return redirect("topics:group", cluster=config.name, group=group)
     try:
-        services.group_delete(user=request.user, cluster=config.name, group=group, request=request)
+        services.group_delete(user=request.user, cluster=config.name, group=group, request=request, checked=access)
     except Conflict as exc:
         messages.error(request, exc.message)
         return redirect("topics:group", cluster=config.name, group=group)

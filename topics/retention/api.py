@@ -13,13 +13,14 @@ from rest_framework.response import Response
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import NotFound, PermissionDenied
 from backbone_admin.models import Role
-from backbone_admin.roles import has_global_role, require_global_role, require_role, visible_clusters
+from backbone_admin.roles import has_global_role, require_cluster_visible, require_global_role, visible_clusters
 from topics.configs import human
 from topics.models import RetentionPolicy
 from topics.retention import apply as retention_apply
 from topics.retention import services as retention_services
 from topics.retention.compliance import cluster_compliance
 from topics.units import format_duration_ms
+from topics.visibility import topic_filter
 
 
 class PolicyInputSerializer(serializers.Serializer[Any]):
@@ -193,9 +194,14 @@ def policy(request: Request, name: str) -> Response:
 @api_view(["GET"])
 def compliance(request: Request, cluster: str) -> Response:
     """Per topic (internal ones excluded): governing policy, expected vs actual values, drift."""
-    config = require_role(request.user, cluster, Role.VIEWER)
+    # Anyone who sees some topic of the cluster: rows and counts are over the visible topics.
+    config = require_cluster_visible(request.user, cluster)
     drifting_only = request.query_params.get("drifting", "").lower() in ("1", "true", "yes")
-    rows = cluster_compliance(config.name, search=request.query_params.get("search", ""))
+    rows = cluster_compliance(
+        config.name,
+        search=request.query_params.get("search", ""),
+        visible=topic_filter(request.user, config.name),
+    )
     drifting = sum(1 for r in rows if r.drifting)
     shown = [r for r in rows if r.drifting] if drifting_only else rows
     return Response(

@@ -13,17 +13,19 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from backbone_admin.access import access_for
 from backbone_admin.audit import audited
 from backbone_admin.clusters import all_clusters
 from backbone_admin.kafka import BackboneError, InvalidRequest, topic_metadata
 from backbone_admin.kafka.offsets import offsets_for_time, watermarks
 from backbone_admin.kafka.topics import alter_topic_configs
 from backbone_admin.models import Role
-from backbone_admin.roles import require_role
+from backbone_admin.roles import require_cluster_visible, require_role
 from topics.configs import human
 from topics.retention import ordered_policies
 from topics.retention.compliance import TopicCompliance, cluster_compliance, effective_value
 from topics.units import format_duration_ms
+from topics.visibility import topic_filter
 
 log = logging.getLogger("backbone.retention")
 
@@ -35,6 +37,11 @@ STATUSES = ("planned", "applied", "unchanged", "failed", "skipped")
 
 def drift_cache_key(cluster: str) -> str:
     return f"retention:drift:{cluster}"
+
+
+def drift_names_key(cluster: str) -> str:
+    # The drifting topics themselves: a user who sees only some topics is told how many of THEIRS drift.
+    return f"retention:drift-names:{cluster}"
 
 
 # Policies ------------------------------------------------------------------------------
@@ -158,11 +165,17 @@ def compliance_apply(
 
     `all_drifting` (or `*drifting*` among `topics`) adds every drifting topic. Each topic gets
     one incremental alter, audited; a failure on one topic does not stop the others.
+
+    A preview is a read over the topics the user sees (a topic they may not see is reported
+    word for word as a missing one); applying policies, the cluster's own objects, needs the
+    operator role on the whole cluster.
     """
     if dry_run:
-        config = require_role(user, cluster, Role.VIEWER)
+        config = require_cluster_visible(user, cluster)
     else:
         config = require_role(user, cluster, Role.OPERATOR, change=True)
+    role_of = access_for(user).topic_roles(config.name)
+
     limit = int(settings.RETENTION_APPLY_MAX_TOPICS)
     if len(topics) > limit:
         message = (
@@ -176,7 +189,8 @@ def compliance_apply(
         raise InvalidRequest("choose at least one topic", fields={"topics": "choose at least one topic"})
 
     policies = ordered_policies()
-    metadata = topic_metadata(config.name)
+    # A hidden topic is left out here, so it reads exactly as a missing one below.
+    metadata = [t for t in topic_metadata(config.name) if role_of(t.name) is not None]
     by_name = {t.name: t for t in metadata}
     rows = cluster_compliance(config.name, policies=policies, only=None if all_drifting else names, metadata=metadata)
     row_by_name = {r.topic: r for r in rows}
@@ -205,7 +219,7 @@ def compliance_apply(
         for result in results:
             if result.changes:
                 _apply_one(user, config.name, result, request)
-        _lower_cached_drift(config.name, sum(1 for r in results if r.status == "applied"))
+        _lower_cached_drift(config.name, [r.topic for r in results if r.status == "applied"])
     return ApplyReport(cluster=config.name, dry_run=dry_run, results=results)
 
 
@@ -290,14 +304,17 @@ def _predict_impact(cluster: str, pending: Sequence[tuple[TopicApply, TopicCompl
             result.impact.events = total
 
 
-def _lower_cached_drift(cluster: str, fixed: int) -> None:
+def _lower_cached_drift(cluster: str, fixed: list[str]) -> None:
     """Keep the navigation's drift count honest until the next beat recomputes it."""
     if not fixed:
         return
     try:
         current = cache.get(drift_cache_key(cluster))
         if current is not None:
-            cache.set(drift_cache_key(cluster), max(0, int(current) - fixed), timeout=drift_cache_timeout())
+            cache.set(drift_cache_key(cluster), max(0, int(current) - len(fixed)), timeout=drift_cache_timeout())
+        names = cache.get(drift_names_key(cluster))
+        if names is not None:
+            cache.set(drift_names_key(cluster), sorted(set(names) - set(fixed)), timeout=drift_cache_timeout())
     except Exception:  # noqa: BLE001 - the count is advisory; Redis being down must not fail an apply
         log.warning("could not update the cached drift count of %s", cluster)
 
@@ -311,15 +328,18 @@ def drift_cache_timeout() -> float:
 
 def drift_refresh(cluster: str) -> int:
     """Recompute the cluster's drifting-topic count and cache it for the navigation."""
-    count = len(cluster_compliance(cluster, drifting_only=True))
-    cache.set(drift_cache_key(cluster), count, timeout=drift_cache_timeout())
-    return count
+    names = [r.topic for r in cluster_compliance(cluster, drifting_only=True)]
+    cache.set(drift_cache_key(cluster), len(names), timeout=drift_cache_timeout())
+    cache.set(drift_names_key(cluster), names, timeout=drift_cache_timeout())
+    return len(names)
 
 
-def drift_remember(cluster: str, count: int) -> None:
-    """Cache a drift count a page has just computed, so the navigation shows the same number."""
+def drift_remember(cluster: str, names: list[str]) -> None:
+    """Cache the drifting topics a page has just found (every topic of the cluster looked at), so
+    the navigation shows the same number."""
     try:
-        cache.set(drift_cache_key(cluster), count, timeout=drift_cache_timeout())
+        cache.set(drift_cache_key(cluster), len(names), timeout=drift_cache_timeout())
+        cache.set(drift_names_key(cluster), names, timeout=drift_cache_timeout())
     except Exception:  # noqa: BLE001 - the count is advisory; a page must render while Redis is down
         log.warning("could not cache the drift count of %s", cluster)
 
@@ -331,6 +351,18 @@ def drift_cached(cluster: str) -> int | None:
     except Exception:  # noqa: BLE001 - advisory, as above
         return None
     return int(value) if value is not None else None
+
+
+def drift_count_for(user: Any, cluster: str) -> int | None:
+    """The drift count as `user` may see it: over the topics visible to them; None when unknown."""
+    keep = topic_filter(user, cluster)
+    if keep is None:
+        return drift_cached(cluster)
+    try:
+        names = cache.get(drift_names_key(cluster))
+    except Exception:  # noqa: BLE001 - advisory, as above
+        return None
+    return None if names is None else sum(1 for n in names if keep(n))
 
 
 def drift_refresh_all() -> dict[str, int | str]:

@@ -5,7 +5,7 @@ One metadata call and batched DescribeConfigs per cluster, whatever the number o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,10 +124,12 @@ def cluster_compliance(
     search: str = "",
     drifting_only: bool = False,
     metadata: Sequence[TopicMetadata] | None = None,
+    visible: Callable[[str], bool] | None = None,
 ) -> list[TopicCompliance]:
     """Compliance of the cluster's topics (internal ones excluded), sorted by name.
 
-    `only` restricts to those names (unknown ones are left out: callers compare);
+    `only` restricts to those names (unknown ones are left out: callers compare), `visible` to
+    the topics a user may see (topics.visibility.topic_filter), before any DescribeConfigs;
     topics no policy governs are listed without checks and cost no DescribeConfigs.
     """
     policies = ordered_policies() if policies is None else policies
@@ -136,7 +138,10 @@ def cluster_compliance(
     topics = [
         t
         for t in (topic_metadata(cluster) if metadata is None else metadata)
-        if not t.internal and (wanted is None or t.name in wanted) and (matches is None or matches.search(t.name))
+        if not t.internal
+        and (visible is None or visible(t.name))
+        and (wanted is None or t.name in wanted)
+        and (matches is None or matches.search(t.name))
     ]
     governed = [(t, governing_policy(t.name, policies)) for t in topics]
     described = describe_topic_configs(cluster, [t.name for t, p in governed if p is not None and p.configs])

@@ -12,10 +12,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from backbone_admin.access import access_for
 from backbone_admin.clusters import default_cluster_name, get_cluster
 from backbone_admin.kafka import BackboneError, InvalidRequest, NotFound, topic_metadata
 from backbone_admin.models import Role
-from backbone_admin.roles import has_global_role, has_role, require_role
+from backbone_admin.roles import has_global_role, has_role, require_cluster_visible
 from backbone_admin.web import backbone_errors
 from topics.configs import RETENTION_KEYS, SPECS, human
 from topics.models import RetentionPolicy
@@ -24,6 +25,7 @@ from topics.retention import services as retention_services
 from topics.retention.api import require_any_role
 from topics.retention.compliance import cluster_compliance, matched_topic_counts
 from topics.units import format_duration_ms
+from topics.visibility import topic_filter
 
 ROWS_PER_PAGE = 200
 CLEANUP_CHOICES = ("", "delete", "compact", "delete,compact")
@@ -110,9 +112,13 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     cluster = request.GET.get("cluster") or default_cluster_name()
     counts: dict[str, int] | None = None
     counts_error = ""
-    if get_cluster(cluster) is not None and has_role(request.user, cluster, Role.VIEWER):
+    if get_cluster(cluster) is not None and access_for(request.user).sees_cluster(cluster):
+        keep = topic_filter(request.user, cluster)
         try:
-            counts = matched_topic_counts(policies, topic_metadata(cluster))
+            # Counted over the topics the user sees: a policy's count must not reveal hidden ones.
+            counts = matched_topic_counts(
+                policies, [t for t in topic_metadata(cluster) if keep is None or keep(t.name)]
+            )
         except BackboneError as exc:
             counts_error = exc.message
     rows = [
@@ -175,7 +181,9 @@ def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
 @backbone_errors
 @require_http_methods(["GET", "POST"])
 def compliance(request: HttpRequest, cluster: str) -> HttpResponse:
-    config = require_role(request.user, cluster, Role.VIEWER)
+    # Anyone who sees some topic of the cluster: the rows, totals and drift are over the visible topics.
+    config = require_cluster_visible(request.user, cluster)
+    keep = topic_filter(request.user, config.name)
     can_apply = has_role(request.user, config.name, Role.OPERATOR) and not config.read_only
     if request.method == "POST":
         apply = request.POST.get("action") == "apply"
@@ -197,7 +205,7 @@ def compliance(request: HttpRequest, cluster: str) -> HttpResponse:
     drifting_only = request.GET.get("drifting") == "1"
     search = request.GET.get("search", "")
     try:
-        rows = cluster_compliance(config.name, search=search)
+        rows = cluster_compliance(config.name, search=search, visible=keep)
         search_error = ""
     except InvalidRequest as exc:
         rows, search_error = [], exc.message
@@ -206,9 +214,9 @@ def compliance(request: HttpRequest, cluster: str) -> HttpResponse:
         rows = [r for r in rows if r.policy is not None and r.policy.name == policy_filter]
     drifting = sum(1 for r in rows if r.drifting)
     unfiltered = not search and not policy_filter and not search_error
-    if unfiltered:
+    if unfiltered and keep is None:
         # This count was just read from the cluster: the navigation's badge (same cache) shows it too.
-        retention_apply.drift_remember(config.name, drifting)
+        retention_apply.drift_remember(config.name, [r.topic for r in rows if r.drifting])
     shown = [r for r in rows if r.drifting] if drifting_only else rows
     page = Paginator(shown, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
