@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -65,6 +66,9 @@ class ViewerConsumer(AsyncJsonWebsocketConsumer):
     """
 
     ACCESS_TTL = 5.0  # seconds; a few database reads per socket at most this often
+    # An idle socket (nothing pushed) is re-checked this often, spread by up to 20% so that many
+    # sockets opened together do not queue their checks on the one database thread together.
+    WATCH_INTERVAL = 10.0
     _checked_at: float = float("-inf")
     _gone = False
 
@@ -91,13 +95,16 @@ class ViewerConsumer(AsyncJsonWebsocketConsumer):
         return False
 
     def watch_access(self) -> asyncio.Task[None]:
-        """Re-check the viewer every ACCESS_TTL seconds even when nothing is pushed (a quiet topic's
-        tail), so removed access closes the socket within that interval; cancel it on disconnect."""
+        """Re-check the viewer every WATCH_INTERVAL seconds even when nothing is pushed (a quiet
+        topic's tail), so removed access closes the socket within that interval; cancel it on disconnect."""
 
         async def watch() -> None:
-            while await self.allowed():
-                # Until the last check (this one, or one made before a push) goes stale.
-                await asyncio.sleep(max(0.05, self._checked_at + self.ACCESS_TTL - time.monotonic()))
+            while True:
+                # Until the last check (this one, or one made before a push) is WATCH_INTERVAL old.
+                interval = self.WATCH_INTERVAL * random.uniform(0.8, 1.0)
+                await asyncio.sleep(max(0.05, self._checked_at + interval - time.monotonic()))
+                if time.monotonic() - self._checked_at >= interval and not await self.allowed(fresh=True):
+                    return
 
         return asyncio.create_task(watch())
 

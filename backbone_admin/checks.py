@@ -52,3 +52,18 @@ def check_clusters(app_configs: Any, **kwargs: Any) -> list[Error | Warning]:
                 )
             )
     return problems
+
+
+@register(Tags.security)
+def check_sign_in(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """Local passwords off with no directory to sign in through would lock everyone out."""
+    if settings.BACKBONE_LOCAL_LOGIN or settings.OIDC_ISSUER or settings.LDAP_SERVER_URI:
+        return []
+    return [
+        Error(
+            "BACKBONE_LOCAL_LOGIN=0 turns local passwords off, but neither OIDC_ISSUER nor LDAP_SERVER_URI is set: "
+            "nobody could sign in",
+            hint="Configure OIDC or LDAP, or set BACKBONE_LOCAL_LOGIN=1.",
+            id="backbone.E006",
+        )
+    ]

@@ -17,7 +17,8 @@ from backbone_admin.kafka import ClusterNotFound, PermissionDenied, ReadOnlyClus
 from backbone_admin.models import ApiToken, AuditEntry
 from backbone_admin.roles import has_role, require_role, role_on
 
-PUBLIC = {"login/", "logout/", "healthz", "favicon.ico"}
+# The OIDC redirect and callback start and finish a sign-in (404 while OIDC is off; tests/sso).
+PUBLIC = {"login/", "logout/", "healthz", "favicon.ico", "oidc/authenticate/", "oidc/callback/"}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:

@@ -128,3 +128,14 @@ def test_a_deactivated_user_loses_every_grant(alice: Any) -> None:
     alice.is_active = False
     forget(alice)
     assert not access_for(alice).sees_cluster("local")
+
+
+def test_turning_local_passwords_off_without_any_directory_is_refused_at_start(settings: Any) -> None:
+    from backbone_admin.checks import check_sign_in
+
+    settings.BACKBONE_LOCAL_LOGIN, settings.OIDC_ISSUER, settings.LDAP_SERVER_URI = False, "", ""
+    assert [e.id for e in check_sign_in(None)] == ["backbone.E006"]
+    settings.LDAP_SERVER_URI = "ldaps://ldap.example.com"
+    assert check_sign_in(None) == []
+    settings.BACKBONE_LOCAL_LOGIN, settings.LDAP_SERVER_URI = True, ""
+    assert check_sign_in(None) == []

@@ -86,7 +86,7 @@ def test_demoting_a_superuser_to_viewer_takes_effect(django_user_model: Any) -> 
     assert _api(boss).get("/api/audit/").status_code == 403
     refused = _api(boss).delete("/api/clusters/local/topics/some-topic/", {"confirm": "some-topic"}, format="json")
     assert refused.status_code == 403
-    assert refused.json()["error"] == "this needs the admin role on cluster `local`; you are viewer"
+    assert refused.json()["error"] == "this needs the admin role on topic `some-topic`; you are viewer"
     assert _api(boss).get("/api/clusters/local/").status_code in (200, 503)  # a viewer still sees it
     entry = AuditEntry.objects.filter(action="user.update", target=boss.username).first()
     assert entry is not None

@@ -39,8 +39,8 @@ from topics.listing import topic_index
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# A push-less socket is re-checked every ACCESS_TTL seconds; allow some scheduling on a busy machine.
-CLOSE_WITHIN = broadcast.ViewerConsumer.ACCESS_TTL + 4.0
+# A push-less socket is re-checked every WATCH_INTERVAL seconds; allow some scheduling on a busy machine.
+CLOSE_WITHIN = broadcast.ViewerConsumer.WATCH_INTERVAL + 4.0
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ def test_open_sockets_close_once_the_grant_is_gone(live_url: str, topics: Topics
             assert _closed_within(ws, deadline) == broadcast.CLOSE_ACCESS_GONE
         # Someone whose grant holds keeps the tail open past the re-check.
         with pytest.raises(TimeoutError):
-            other.recv(timeout=broadcast.ViewerConsumer.ACCESS_TTL + 1)
+            other.recv(timeout=broadcast.ViewerConsumer.WATCH_INTERVAL + 1)
 
 
 # --- jobs -----------------------------------------------------------------------------------------
