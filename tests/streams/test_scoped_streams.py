@@ -323,11 +323,14 @@ def test_open_sockets_close_once_the_grant_is_gone(live_url: str, topics: Topics
             set_directory_groups(user, [], "oidc")  # left the group at the identity provider
         else:
             Grant.objects.filter(subject=user.username).delete()
-        # Nothing is produced, no search runs, the job is finished: each socket closes on the
+        # Nothing is produced and the job is finished: the tail and the job's socket close on the
         # periodic re-check, not on a push.
         deadline = time.monotonic() + CLOSE_WITHIN
-        for ws in (tail, search, progress):
+        for ws in (tail, progress):
             assert _closed_within(ws, deadline) == broadcast.CLOSE_ACCESS_GONE
+        # An idle search socket is sent nothing; the next search it asks for re-checks and closes it.
+        search.send(json.dumps({"action": "search", "params": {}}))
+        assert _closed_within(search, time.monotonic() + 10) == broadcast.CLOSE_ACCESS_GONE
         # Someone whose grant holds keeps the tail open past the re-check.
         with pytest.raises(TimeoutError):
             other.recv(timeout=broadcast.ViewerConsumer.WATCH_INTERVAL + 1)
