@@ -56,8 +56,8 @@ COPY . /app
 RUN SECRET_KEY=collectstatic-only-not-a-secret HTTPS=1 python manage.py collectstatic --noinput -v 0 \
     && python -m compileall -q /app \
     && chmod 0755 /app/docker/entrypoint.sh \
-    && mkdir -p /app/var \
-    && chown backbone:backbone /app/var
+    && mkdir -p /app/var/exports \
+    && chown backbone:backbone /app/var /app/var/exports
 
 USER backbone
 EXPOSE 8000

@@ -17,3 +17,4 @@ def schedule(sender: Celery, **kwargs: object) -> None:
     sender.add_periodic_task(settings.RETENTION_DRIFT_INTERVAL, sender.signature("topics.tasks.check_retention_drift"))
     sender.add_periodic_task(settings.EXPORT_EXPIRY_INTERVAL, sender.signature("streams.jobs.tasks.expire_exports"))
     sender.add_periodic_task(settings.LAG_SAMPLE_INTERVAL, sender.signature("topics.groups.tasks.sample_lag"))
+    sender.add_periodic_task(settings.THROUGHPUT_SAMPLE_INTERVAL, sender.signature("topics.tasks.sample_throughput"))

@@ -138,7 +138,10 @@ def run_dir() -> Path:
 
 # --- `make run` under supervisord ---------------------------------------------------------
 
-PROGRAMS = ("broker", "redis", "web", "worker", "beat", "demo", "ready")
+# The demo's services (streams/demo_consumers.py) are a program each, as services are deployed:
+# one that crashes is restarted alone while the others keep their consumer groups.
+DEMO_SERVICES = ("order-service", "analytics", "invoicing")
+PROGRAMS = ("broker", "redis", "web", "worker", "beat", "demo", *DEMO_SERVICES, "ready")
 # A start that ends within `startsecs` is retried after 1, 2, 3, ... s (supervisor's backoff);
 # this many failed starts in a row make supervisor give up on the process (hours of tries).
 START_RETRIES = 1000
@@ -223,6 +226,13 @@ def programs(*, web_port: int, state_dir: Path, web_processes: int = 1) -> dict[
         ),
         # Exit 0 is the demo's own decision (nothing to do); anything else is a crash to restart.
         "demo": Program([python, manage, "demo_events"], priority=300, autorestart="unexpected"),
+        # Each commits its last offsets and leaves its group on SIGTERM, within KAFKA_TIMEOUT.
+        **{
+            name: Program(
+                [python, manage, "demo_consumer", name], priority=300, autorestart="unexpected", stopwaitsecs=15
+            )
+            for name in DEMO_SERVICES
+        },
         # One shot: print the banner once the console answers, then leave.
         "ready": Program(
             [python, "-m", "backbone_admin.embedded", "banner"], priority=900, autorestart="false", startsecs=0

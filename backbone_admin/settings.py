@@ -10,6 +10,7 @@ import os
 import secrets
 import tempfile
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -96,6 +97,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Times every request but static files (WhiteNoise answers those above): /metrics shows it.
+    "backbone_admin.metrics.middleware.RequestLatencyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -191,7 +194,45 @@ RETENTION_DRIFT_INTERVAL = env.float("RETENTION_DRIFT_INTERVAL", default=300.0)
 CELERY_IMPORTS = ["topics.groups.tasks", "streams.jobs.tasks"]
 LAG_SAMPLE_INTERVAL = env.float("LAG_SAMPLE_INTERVAL", default=30.0)
 LAG_HISTORY_DAYS = env.float("LAG_HISTORY_DAYS", default=7.0)
+# Throughput: every topic's end offsets sampled every THROUGHPUT_SAMPLE_INTERVAL s (kept LAG_HISTORY_DAYS).
+THROUGHPUT_SAMPLE_INTERVAL = env.float("THROUGHPUT_SAMPLE_INTERVAL", default=30.0)
 GROUPS_CACHE_TTL = env.float("GROUPS_CACHE_TTL", default=10.0)
+
+# The demo (streams/demo*.py): the producer's bursts (every DEMO_BURST_INTERVAL s, DEMO_BURST_EVENTS
+# events per topic), the `analytics` service's capped rate (events/s), `invoicing`'s stay in its
+# group and absence from it (s).
+DEMO_BURST_INTERVAL = env.float("DEMO_BURST_INTERVAL", default=180.0)
+DEMO_BURST_EVENTS = env.int("DEMO_BURST_EVENTS", default=400)
+DEMO_ANALYTICS_RATE = env.float("DEMO_ANALYTICS_RATE", default=20.0)
+DEMO_INVOICING_RUN = env.float("DEMO_INVOICING_RUN", default=180.0)
+DEMO_INVOICING_PAUSE = env.float("DEMO_INVOICING_PAUSE", default=120.0)
+
+# Prometheus endpoint /metrics (backbone_admin/metrics): no login; a scrape needs the bearer token
+# METRICS_TOKEN (or METRICS_TOKEN_FILE) or a client address in METRICS_ALLOWED_NETWORKS (comma-separated
+# CIDRs; empty: none). The address is REMOTE_ADDR: with BEHIND_PROXY=1 the image's Daphne sets it from
+# the proxy's X-Forwarded-For. Request latency is counted by every web process in its own file under
+# PROMETHEUS_MULTIPROC_DIR (prometheus_client reads that variable; one directory per machine, shared by
+# its web processes: backbone_admin/metrics/middleware.py says why).
+METRICS_TOKEN = env_secret("METRICS_TOKEN", default="") or ""
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+for _network in filter(str.strip, METRICS_ALLOWED_NETWORKS):
+    try:
+        ip_network(_network.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an address or a CIDR network (e.g. 10.0.0.0/8, ::1/128)."
+        ) from _exc
+PROMETHEUS_MULTIPROC_DIR = env.str(
+    "PROMETHEUS_MULTIPROC_DIR", default=str(Path(env.str("BACKBONE_RUN_DIR", default=str(VAR_DIR))) / "metrics")
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR  # before prometheus_client is imported
+# What a scrape reads, per source; each lives in the app whose tables it reads (imports run one way).
+METRICS_SOURCES = {
+    "clusters": "backbone_admin.metrics.health.clusters",
+    "lag": "topics.metrics.lag",
+    "throughput": "topics.metrics.throughput",
+    "jobs": "streams.jobs.metrics.jobs",
+}
 
 # Kafka: a clusters file, or one cluster `local` at KAFKA_BOOTSTRAP_SERVERS.
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
@@ -430,7 +471,8 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS e
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and Prometheus scrape the pod's plain-HTTP port (TLS ends at the proxy): no redirect to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # A strict Content-Security-Policy: scripts and styles only from our own static files, no inline
 # code (pages use static/js/<page>.js and htmx attributes). /api/docs/ widens style-src for
 # Swagger UI's own inline styles (backbone_admin/urls.py).

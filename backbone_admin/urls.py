@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from backbone_admin import views
 from backbone_admin.api import views as api_views
+from backbone_admin.metrics import view as metrics_view
 from backbone_admin.sso import views_oidc
 from backbone_admin.tokens import api as tokens_api
 from backbone_admin.tokens import views as tokens_views
@@ -15,6 +16,8 @@ from backbone_admin.tokens import views as tokens_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Prometheus: no login; a bearer token or an allow-listed address (backbone_admin/metrics/access.py).
+    path("metrics", metrics_view.metrics, name="metrics"),
     # Browsers ask for /favicon.ico on their own, logged in or not: send them to the SVG mark.
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"))), name="favicon"),
     path("login/", views_oidc.LoginView.as_view(), name="login"),

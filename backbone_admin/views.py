@@ -42,8 +42,19 @@ def _logged_in(request: HttpRequest) -> bool:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Public: only the status and its HTTP code (what probes need). Logged in: each check and why it failed."""
-    ok, checks = console_health()
+    """Public: only the status and its HTTP code (what probes need). Logged in: each check and why it failed.
+
+    `?probe=live` checks nothing but that this process answers (a liveness probe: restarting the
+    console never brings back a database, Redis or Kafka, and restarting every pod at once when
+    one is down only adds an outage). `?probe=ready` checks the database and Redis, which every
+    page needs, but not Kafka: a broker outage keeps the console up to show it.
+    """
+    probe = request.GET.get("probe", "")
+    if probe == "live":
+        return JsonResponse({"status": "ok"})
+    if probe not in ("", "ready"):
+        return JsonResponse({"error": "probe must be live or ready"}, status=400)
+    ok, checks = console_health(cluster=probe != "ready")
     body: dict[str, object] = {"status": "ok" if ok else "unavailable"}
     if _logged_in(request):
         body["checks"] = checks

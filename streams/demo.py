@@ -46,13 +46,19 @@ TOPIC_CONFIGS = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 MAX_RETRY_DELAY = 30.0
 
 
-def _create_topics(cluster: str) -> list[str]:
+def demo_topic(topic: str, prefix: str = "") -> str:
+    """The name of a demo topic; a prefix keeps one test's demo apart from another's."""
+    return f"{prefix}{topic}"
+
+
+def _create_topics(cluster: str, prefix: str) -> list[str]:
     """Create the demo topics that do not exist; return those the metadata does not show ready yet."""
-    for topic in TOPICS:
+    topics = [demo_topic(t, prefix) for t in TOPICS]
+    for topic in topics:
         with contextlib.suppress(Conflict):
             create_topic(cluster, topic, partitions=PARTITIONS, replication_factor=1, configs=TOPIC_CONFIGS)
     pending = []
-    for topic in TOPICS:
+    for topic in topics:
         try:
             meta = describe_topic(cluster, topic)
         except TopicNotFound:
@@ -72,7 +78,7 @@ def _create_topics(cluster: str) -> list[str]:
     return pending
 
 
-def demo_topics_ensure(cluster: str) -> None:
+def demo_topics_ensure(cluster: str, prefix: str = "") -> None:
     """Create the demo topics and wait until the cluster's metadata shows them with leaders.
 
     No event may go out before: a Kafka broker with auto.create.topics.enable (its default)
@@ -83,7 +89,7 @@ def demo_topics_ensure(cluster: str) -> None:
     waiting_for: list[str] = []
     while True:
         try:
-            pending = _create_topics(cluster)
+            pending = _create_topics(cluster, prefix)
         except ClusterUnavailable as exc:
             log.warning("demo producer: %s; trying again in %g s", exc.message, delay)
             time.sleep(delay)

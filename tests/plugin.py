@@ -10,6 +10,7 @@ import atexit
 import os
 import secrets
 import subprocess
+import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,9 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> 
     # tested with these settings raised (tests/topics/test_input_limits.py).
     os.environ["REFRESH_USER_INTERVAL"] = "0"
     os.environ["REFRESH_CLUSTER_INTERVAL"] = "0"
+    # Request-latency files of this run's own (the Daphnes it starts inherit it), not var/metrics,
+    # which a local `make run` counts from.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backbone-metrics-")
     os.environ.pop("BACKBONE_CLUSTERS_FILE", None)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("DEFAULT_CLUSTER", None)

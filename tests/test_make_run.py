@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -35,7 +35,8 @@ from tests.plugin import OUTPUT
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The web program is a pool of WEB_PROCESSES Daphne processes on one socket: web_00, web_01.
 WEB = ("web_00", "web_01")
-PROGRAMS = ("broker", "redis", *WEB, "worker", "beat", "demo")
+DEMO_SERVICES = ("order-service", "analytics", "invoicing")
+PROGRAMS = ("broker", "redis", *WEB, "worker", "beat", "demo", *DEMO_SERVICES)
 DEMO_TOPICS = ("orders", "containers", "shipments")
 # The suite's own settings and servers must not leak into the stack under test.
 SUITE_ONLY = (
@@ -216,6 +217,17 @@ def _demo_topics(bootstrap: str) -> dict[str, tuple[int, int]]:
         consumer.close()
 
 
+def _demo_groups(bootstrap: str) -> dict[str, set[tuple[str, int]]]:
+    """The partitions each demo service's group has committed an offset on, by an independent client."""
+    admin = AdminClient(independent_client_config(bootstrap))
+    found = {}
+    for name in DEMO_SERVICES:
+        answer = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)], request_timeout=10)
+        committed = answer[name].result().topic_partitions or []
+        found[name] = {(tp.topic, tp.partition) for tp in committed if tp.offset >= 0}
+    return found
+
+
 def test_a_killed_process_comes_back_while_the_others_keep_running(stack: Stack) -> None:
     started = time.monotonic()
     wait_until("/healthz 200 after start", lambda: stack.healthz() == 200, timeout=60, interval=0.5)
@@ -300,8 +312,16 @@ def test_a_killed_process_comes_back_while_the_others_keep_running(stack: Stack)
         interval=0.5,
     )
     assert {topic: partitions for topic, (partitions, _) in topics.items()} == dict.fromkeys(DEMO_TOPICS, 3)
+    # The demo's services are consumer groups with offsets committed on every topic they read.
+    reads = {"order-service": {"orders"}, "analytics": set(DEMO_TOPICS), "invoicing": {"orders", "shipments"}}
+
+    def committed_topics() -> dict[str, set[str]]:
+        return {name: {t for t, _ in tps} for name, tps in _demo_groups(f"127.0.0.1:{stack.kafka_port}").items()}
+
+    wait_until("the demo's groups with committed offsets", lambda: committed_topics() == reads, timeout=30, interval=1)
     # Program output reaches the terminal with a name prefix.
-    assert "web_00 | " in stack.output() and "web_01 | " in stack.output() and "worker | " in stack.output()
+    for name in ("web_00", "web_01", "worker", "order-service"):
+        assert re.search(rf"^{name} +\| ", stack.output(), re.M), name
 
     stack.proc.send_signal(signal.SIGTERM)
     assert stack.proc.wait(timeout=30) == 0

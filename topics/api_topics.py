@@ -40,7 +40,8 @@ class TopicRowSerializer(serializers.Serializer[Any]):
     under_replicated = serializers.IntegerField()
     internal = serializers.BooleanField()
     messages = serializers.IntegerField(allow_null=True, help_text="approximate: Σ high - low watermark")
-    size = serializers.IntegerField(allow_null=True, help_text=listing.SIZE_UNAVAILABLE)
+    size = serializers.IntegerField(allow_null=True, help_text="same as size_bytes (kept for existing scripts)")
+    size_bytes = serializers.IntegerField(allow_null=True, help_text=listing.SIZE_UNAVAILABLE)
     retention_ms = serializers.IntegerField(allow_null=True)
     retention_bytes = serializers.IntegerField(allow_null=True)
     retention_ms_human = serializers.CharField()
@@ -55,6 +56,7 @@ class TopicListSerializer(serializers.Serializer[Any]):
     previous = serializers.CharField(allow_null=True)
     fetched_at = serializers.FloatField(help_text="when the metadata was read from the cluster (epoch seconds)")
     warnings = serializers.ListField(child=serializers.CharField())
+    size_unknown = serializers.CharField(allow_null=True, help_text="why size_bytes is null for every topic, if it is")
     results = TopicRowSerializer(many=True)
 
 
@@ -68,6 +70,14 @@ class TopicCreateSerializer(serializers.Serializer[Any]):
     )
 
 
+class ReplicaSizeSerializer(serializers.Serializer[Any]):
+    broker = serializers.IntegerField()
+    log_dir = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    offset_lag = serializers.IntegerField(help_text="log end minus high watermark (future log: behind the current)")
+    future = serializers.BooleanField(help_text="a copy being moved to another log directory")
+
+
 class PartitionSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     leader = serializers.IntegerField()
@@ -76,6 +86,8 @@ class PartitionSerializer(serializers.Serializer[Any]):
     low = serializers.IntegerField(allow_null=True)
     high = serializers.IntegerField(allow_null=True)
     messages = serializers.IntegerField(allow_null=True)
+    size_bytes = serializers.IntegerField(allow_null=True, help_text="the largest live replica's bytes; null: unknown")
+    replicas_size_bytes = ReplicaSizeSerializer(many=True, help_text="every replica's log on its broker")
 
 
 class ConfigSerializer(serializers.Serializer[Any]):
@@ -106,6 +118,8 @@ class TopicDetailSerializer(serializers.Serializer[Any]):
     internal = serializers.BooleanField()
     replication_factor = serializers.IntegerField()
     messages = serializers.IntegerField(allow_null=True)
+    size_bytes = serializers.IntegerField(allow_null=True, help_text=listing.SIZE_UNAVAILABLE)
+    size_unknown = serializers.CharField(allow_null=True, help_text="why sizes are unknown, when they are")
     retention_policy = serializers.CharField(allow_null=True)
     partitions = PartitionSerializer(many=True)
     configs = ConfigSerializer(many=True)
@@ -172,6 +186,7 @@ def topics(request: Request, cluster: str) -> Response:
             "previous": _page_link(request, page.page - 1) if page.has_previous else None,
             "fetched_at": page.fetched_at,
             "warnings": page.warnings,
+            "size_unknown": page.size_unknown,
             "results": [row.as_dict() for row in page.rows],
         }
     )
@@ -232,6 +247,8 @@ def detail_payload(detail: TopicDetail) -> dict[str, Any]:
         "internal": detail.internal,
         "replication_factor": detail.replication_factor,
         "messages": detail.messages,
+        "size_bytes": detail.size_bytes,
+        "size_unknown": detail.sizes.unknown if detail.sizes is not None else None,
         "retention_policy": detail.policy,
         "partitions": [
             {
@@ -242,6 +259,17 @@ def detail_payload(detail: TopicDetail) -> dict[str, Any]:
                 "low": p.low,
                 "high": p.high,
                 "messages": p.messages,
+                "size_bytes": p.size,
+                "replicas_size_bytes": [
+                    {
+                        "broker": r.broker,
+                        "log_dir": r.log_dir,
+                        "size_bytes": r.size,
+                        "offset_lag": r.offset_lag,
+                        "future": r.future,
+                    }
+                    for r in p.replica_sizes
+                ],
             }
             for p in detail.partitions
         ],

@@ -22,4 +22,8 @@ urlpatterns = [
     path("", include("topics.retention.api_urls")),
     # Consumer groups
     path("", include("topics.groups.api_urls")),
+    # Brokers and their configs
+    path("", include("topics.brokers.api_urls")),
+    # Throughput (events/s per topic and cluster)
+    path("", include("topics.throughput.api_urls")),
 ]

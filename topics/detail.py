@@ -9,6 +9,7 @@ from typing import Any
 from backbone_admin.access import access_for
 from backbone_admin.kafka import BackboneError
 from backbone_admin.kafka.groups import committed_offsets, list_groups
+from backbone_admin.kafka.logdirs import ReplicaLog
 from backbone_admin.kafka.offsets import watermarks
 from backbone_admin.kafka.topics import describe_topic, describe_topic_configs
 from backbone_admin.kafka.types import GroupSummary
@@ -16,6 +17,8 @@ from topics.configs import SPECS, human
 from topics.groups import state as group_state
 from topics.listing import cluster_pool
 from topics.retention import governing_policy, ordered_policies
+from topics.sizes import PartitionSizes, partition_sizes
+from topics.units import format_size_bytes
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,21 @@ class PartitionRow:
     isr: tuple[int, ...]
     low: int | None
     high: int | None
+    size: int | None = None  # bytes, the largest live replica's (topics/sizes.py)
+    replica_sizes: tuple[ReplicaLog, ...] = ()
 
     @property
     def messages(self) -> int | None:
         return max(0, self.high - self.low) if self.low is not None and self.high is not None else None
+
+    @property
+    def size_human(self) -> str:
+        return format_size_bytes(self.size)
+
+    @property
+    def replicas_human(self) -> list[tuple[int, str, bool]]:
+        """(broker, size in units, is a future log being moved) per replica."""
+        return [(r.broker, format_size_bytes(r.size), r.future) for r in self.replica_sizes]
 
     @property
     def under_replicated(self) -> bool:
@@ -87,6 +101,15 @@ class TopicDetail:
     groups: list[GroupLag]
     policy: str | None
     warnings: list[str]
+    sizes: PartitionSizes | None = None
+
+    @property
+    def size_bytes(self) -> int | None:
+        return self.sizes.total([p.id for p in self.partitions]) if self.sizes is not None else None
+
+    @property
+    def size_human(self) -> str:
+        return format_size_bytes(self.size_bytes)
 
     @property
     def replication_factor(self) -> int:
@@ -183,11 +206,14 @@ def read_topic(cluster: str, topic: str, user: Any = None) -> TopicDetail:
     marks_future = pool.submit(watermarks, cluster, wanted)
     configs_future = pool.submit(describe_topic_configs, cluster, [topic])
     groups_future = pool.submit(list_groups, cluster)
+    sizes_future = pool.submit(partition_sizes, cluster, topic, [p.id for p in meta.partitions])
     try:
         marks = marks_future.result()
     except BackboneError as exc:
         marks = {}
         warnings.append(f"Watermarks are unavailable: {exc.message}")
+    sizes = sizes_future.result()
+    warnings.extend(sizes.warnings)
     partitions = [
         PartitionRow(
             id=p.id,
@@ -196,6 +222,8 @@ def read_topic(cluster: str, topic: str, user: Any = None) -> TopicDetail:
             isr=p.isr,
             low=marks[(topic, p.id)].low if (topic, p.id) in marks else None,
             high=marks[(topic, p.id)].high if (topic, p.id) in marks else None,
+            size=sizes.size(p.id),
+            replica_sizes=tuple(sizes.replicas.get(p.id, ())),
         )
         for p in meta.partitions
     ]
@@ -215,4 +243,5 @@ def read_topic(cluster: str, topic: str, user: Any = None) -> TopicDetail:
         groups=groups,
         policy=policy.name if policy else None,
         warnings=warnings,
+        sizes=sizes,
     )

@@ -14,6 +14,8 @@ from typing import Any
 from backbone_admin.kafka import BackboneError, ClusterHealth, is_internal_topic
 from backbone_admin.kafka.cluster import OVERVIEW_TOPICS
 from topics.listing import index_with_offline
+from topics.sizes import sizes_cached, topic_sizes
+from topics.units import format_size_bytes
 from topics.visibility import sees_all_topics, visible_rows
 
 
@@ -43,6 +45,45 @@ def visible_figures(user: Any, cluster: str) -> VisibleFigures:
         offline_partitions=sum(offline.get(r[0], 0) for r in rows),
         topics_sample=tuple((r[0], r[1]) for r in rows if not is_internal_topic(r[0]))[:OVERVIEW_TOPICS],
     )
+
+
+# Above this many partitions the overview shows a total only from an answer already cached
+# (a sort by size asked for every topic): one DescribeLogDirs over them all is not cheap.
+OVERVIEW_SIZE_MAX_PARTITIONS = 20_000
+
+
+@dataclasses.dataclass(frozen=True)
+class VisibleSize:
+    bytes: int | None  # one copy of every visible topic (internal ones included)
+    on_disk: int | None  # every replica
+    unknown: str | None  # why there is no total
+
+    @property
+    def human(self) -> str:
+        return format_size_bytes(self.bytes)
+
+    @property
+    def on_disk_human(self) -> str:
+        return format_size_bytes(self.on_disk)
+
+
+def visible_size(user: Any, cluster: str) -> VisibleSize:
+    """The total size of the topics the user sees, from the brokers' log directories (cached)."""
+    try:
+        fetched_at, index, _ = index_with_offline(cluster)
+    except BackboneError as exc:
+        return VisibleSize(None, None, exc.message)
+    rows = [(r[0], r[1]) for r in visible_rows(user, cluster, fetched_at, index)]
+    if sum(r[1] for r in rows) > OVERVIEW_SIZE_MAX_PARTITIONS and not sizes_cached(cluster):
+        return VisibleSize(None, None, "sort the topic list by size to read the sizes of this many partitions")
+    sizes = topic_sizes(cluster, rows, everything=True)
+    if sizes.unknown:
+        return VisibleSize(None, None, sizes.unknown)
+    one = [sizes.size(name, count) for name, count in rows]
+    disk = [sizes.on_disk(name, count) for name, count in rows]
+    if any(s is None for s in one):
+        return VisibleSize(None, None, "some topics' sizes were not reported")
+    return VisibleSize(sum(s or 0 for s in one), sum(s or 0 for s in disk), None)
 
 
 def scoped_health(user: Any, health: ClusterHealth) -> ClusterHealth:

@@ -12,6 +12,8 @@ from django.db import models
 from backbone_admin.kafka.errors import InvalidRequest
 from backbone_admin.patterns import Pattern, PatternError, compile_topic_pattern
 from topics.groups.models import LagSample as LagSample  # re-exported: the app's models live here
+from topics.throughput.models import ThroughputLatest as ThroughputLatest  # re-exported likewise
+from topics.throughput.models import ThroughputSample as ThroughputSample
 
 log = logging.getLogger("backbone.retention")
 

@@ -18,6 +18,8 @@ from django.utils import timezone
 from backbone_admin.access import access_for
 from topics.groups.models import LagSample
 from topics.retention.apply import drift_cached, drift_count_for
+from topics.throughput.pages import overview_context
+from topics.visibility import topic_filter
 
 # Lag "grows" when it rose over the group's last GROWTH_SAMPLES samples and never fell between them:
 # one spike between two samples is not a trend, a consumer that keeps falling behind is.
@@ -74,3 +76,8 @@ def _interval() -> float:
 def drifting_topics(cluster: str, *, user: Any = None) -> int | None:
     """The same count as the navigation's badge; None until the beat or the compliance page counted."""
     return drift_cached(cluster) if user is None else drift_count_for(user, cluster)
+
+
+def throughput(cluster: str, *, user: Any = None) -> dict[str, Any]:
+    """The overview's flow: events/s in and out and the busiest topics, over the topics `user` sees."""
+    return overview_context(cluster, topic_filter(user, cluster))

@@ -22,4 +22,6 @@ urlpatterns = [
     path("", include("topics.retention.urls")),
     # Consumer groups
     path("", include("topics.groups.urls")),
+    # Brokers and their configs
+    path("", include("topics.brokers.urls")),
 ]

@@ -7,7 +7,7 @@ from backbone_admin.clusters import all_clusters
 from backbone_admin.roles import require_cluster_visible, visible_clusters
 from backbone_admin.web import backbone_errors
 from topics import tiles
-from topics.figures import scoped_healths
+from topics.figures import scoped_healths, visible_size
 from topics.refresh import health_with_refresh
 
 
@@ -34,5 +34,9 @@ def overview(request: HttpRequest, cluster: str) -> HttpResponse:
         # From what the beat keeps (lag samples, the drift count): shown even while the cluster is down.
         "growing": tiles.growing_lag(config.name, user=request.user),
         "drifting": tiles.drifting_topics(config.name, user=request.user),
+        # Log-dir sizes over the visible topics; not asked of a cluster known to be down.
+        "size": visible_size(request.user, config.name) if health.status != "down" else None,
+        # Events/s in and out and the busiest topics, from the throughput samples (over the topics they see).
+        **tiles.throughput(config.name, user=request.user),
     }
     return render(request, template, context)

@@ -27,6 +27,7 @@ from topics import listing, services
 from topics.configs import SPECS, TopicConfigSpec
 from topics.detail import read_topic
 from topics.retention import ordered_policies
+from topics.throughput import pages as throughput_pages
 
 RETENTION_FIELDS = {"retention.ms": "retention_time", "retention.bytes": "retention_size", "cleanup.policy": "cleanup"}
 CLEANUP_CHOICES = [("", "broker default"), ("delete", "delete"), ("compact", "compact"), ("delete,compact", "both")]
@@ -87,6 +88,7 @@ def topic_list(request: HttpRequest, cluster: str) -> HttpResponse:
         (None, "RF"),
         (None, "Under-repl."),
         ("messages", "Messages"),
+        ("rate", "Events/s"),
         ("size", "Size"),
         ("retention", "Retention"),
         (None, "Retention size"),
@@ -113,6 +115,7 @@ def topic_detail(request: HttpRequest, cluster: str, topic: str) -> HttpResponse
     context = {"cluster": config.public(), "topic": detail, **_permissions(request, config, topic)}
     # The buttons follow the role on this topic (a grant may cover it and not the cluster).
     context["topic_role"] = access_for(request.user).topic_role(config.name, topic)
+    context.update(throughput_pages.topic_context(config.name, topic, request.GET.get("range")))
     return render(request, "topics/topic_detail.html", context)
 
 

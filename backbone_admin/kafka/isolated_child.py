@@ -232,6 +232,104 @@ class Child:
         futures = self.admin.alter_user_scram_credentials(alterations, request_timeout=timeout)
         return {user: _outcome(future, timeout) for user, future in futures.items()}
 
+    # DescribeLogDirs (logdirs.py): librdkafka has no such request, so kafka-python asks it, here,
+    # where a client that hangs or dies costs one answer. Built on first use, kept for the child's life.
+    _kp_admin: Any = None
+    _kp_lock = threading.Lock()
+
+    def describe_log_dirs(
+        self, conf: dict[str, Any], topics: list[tuple[str, list[int]]] | None, timeout: float
+    ) -> tuple[Any, ...]:
+        """("unsupported", reason), or ("ok", [(broker, error or None, [(dir, error_code, [(topic,
+        [(partition, size, offset_lag, is_future)])])])]): one request per broker, sent together."""
+        end = time.monotonic() + timeout  # the import and the bootstrap of a new client spend it too
+        import kafka.errors as kerrors
+        from kafka.future import Future as KafkaFuture
+        from kafka.protocol.admin import DescribeLogDirsRequest
+
+        def left_ms() -> int:
+            return max(100, int((end - time.monotonic()) * 1000))
+
+        try:
+            with self._kp_lock:
+                if self._kp_admin is None:
+                    self._kp_admin = _kafka_python_admin(conf, left_ms())
+            manager = self._kp_admin._manager
+            manager.broker_version_data.api_version(DescribeLogDirsRequest)
+        except kerrors.IncompatibleBrokerVersion as exc:
+            return ("unsupported", str(exc))
+        except kerrors.KafkaTimeoutError as exc:
+            raise TimeoutError(str(exc)) from exc
+        brokers = sorted(b.node_id for b in manager.cluster.brokers())
+        ms = left_ms()
+
+        async def ask() -> list[tuple[Any, ...]]:
+            request = DescribeLogDirsRequest(topics=topics)
+
+            def send(broker: int) -> Any:
+                try:
+                    return manager.send(request, node_id=broker, request_timeout_ms=ms)
+                except Exception as exc:  # noqa: BLE001 - answered as that broker's failure below
+                    return KafkaFuture().failure(exc)
+
+            sent = [(b, send(b)) for b in brokers]
+            answers: list[tuple[Any, ...]] = []
+            for broker, future in sent:
+                try:
+                    r = await manager.wait_for(future, ms)
+                except kerrors.IncompatibleBrokerVersion as exc:
+                    answers.append((broker, ("unsupported", str(exc)), None))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one broker's failure is part of the answer
+                    answers.append((broker, (type(exc).__name__, str(exc)), None))
+                    continue
+                top = getattr(r, "error_code", 0) or 0  # v3+: CLUSTER_AUTHORIZATION_FAILED lands here
+                if top:
+                    answers.append((broker, ("code", top), None))
+                    continue
+                dirs = [
+                    (
+                        d.log_dir,
+                        d.error_code,
+                        [
+                            (
+                                t.name,
+                                [
+                                    (p.partition_index, p.partition_size, p.offset_lag, bool(p.is_future_key))
+                                    for p in t.partitions
+                                ],
+                            )
+                            for t in d.topics
+                        ],
+                    )
+                    for d in r.results
+                ]
+                answers.append((broker, None, dirs))
+            return answers
+
+        return ("ok", manager.run(ask))
+
+
+def _kafka_python_admin(conf: dict[str, Any], ms: int) -> Any:
+    from kafka import KafkaAdminClient
+
+    # Its failures come back as answers; its lines per retry would flood the log while a cluster is down.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+    class Admin(KafkaAdminClient):
+        def __init__(self, **configs: Any) -> None:
+            try:
+                super().__init__(**configs)
+            except BaseException:
+                # Its IO thread starts before the bootstrap: a cluster that never answers would
+                # leave one running per failed try.
+                if getattr(self, "_net", None) is not None:
+                    self._client.close()
+                    self._net.stop()
+                raise
+
+    return Admin(**conf, request_timeout_ms=ms, bootstrap_timeout_ms=ms)
+
 
 def _acl(kind: Any, spec: tuple[Any, ...]) -> Any:
     resource_type, name, pattern_type, principal, host, operation, permission = spec
@@ -315,6 +413,8 @@ def main() -> None:
                 write_frame(out, (request[0], failure, None))
         return
     pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="isolated")
+    # kafka-python (log-dir sizes) takes a second to import on a busy machine: not on the first request's time.
+    pool.submit(__import__, "kafka.admin")
 
     def run(request_id: int, op: str, args: tuple[Any, ...]) -> None:
         answer = handle(child, op, args)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -29,6 +29,14 @@ LATEST = OFFSET_END
 _TIMESTAMP_TYPES = {0: "none", 1: "create", 2: "log_append"}
 # The client's own message, as `Reader.read_messages` hands it out (no error among them).
 RawMessage = Message
+
+# A raw message's unbound accessors (C methods), for the search's scan: called from C (groupby
+# keys, map), they cost no Python step per record.
+message_partition: Callable[[Any], int] = cast(Any, Message.partition)
+message_offset: Callable[[Any], int] = cast(Any, Message.offset)
+message_key: Callable[[Any], bytes | None] = cast(Any, Message.key)
+message_value: Callable[[Any], bytes | None] = cast(Any, Message.value)
+message_headers: Callable[[Any], list[tuple[str, bytes | None]] | None] = cast(Any, Message.headers)
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building

@@ -37,9 +37,10 @@ from django.conf import settings
 from backbone_admin.kafka import ClusterUnavailable, NotFound
 from backbone_admin.kafka.client import timeout
 from backbone_admin.kafka.records import Record, reader
+from streams.browse.candidates import Candidates
 from streams.browse.positions import Cursor, Order, Read, Selection, select_partitions
 from streams.browse.reading import END, LIMIT, TIME_BUDGET, Budget, PartitionScan, Scan, merge_key
-from streams.browse.searching import Candidates, SearchScan
+from streams.browse.searching import SearchScan
 
 # A page's events hold at most this many bytes (the one that crosses it included); 0: no bound.
 # BROWSE_MAX_PAGE_BYTES in the settings overrides it.

@@ -25,6 +25,7 @@ from backbone_admin.kafka.client import timeout
 from backbone_admin.kafka.records import Record
 from streams.browse import keys
 from streams.browse.browse import Hit, Page, read_page
+from streams.browse.candidates import Candidates
 from streams.browse.positions import (
     MAX_OFFSET,
     MAX_TIMESTAMP,
@@ -38,7 +39,6 @@ from streams.browse.positions import (
     start_positions,
 )
 from streams.browse.reading import Budget, Scan
-from streams.browse.searching import Candidates
 from streams.events.filters import Filter, parse_filter
 from streams.events.masking import masked_key_refusal, masker_for
 from streams.events.registry import registry_for
@@ -274,7 +274,8 @@ def _matcher(query: MessageQuery, decoder: EventDecoder) -> Callable[[Record], D
 
 def _candidates(query: MessageQuery, decoder: EventDecoder) -> Candidates | None:
     """A key look-up wants that key; text alone is only found where its bytes are in the raw key
-    or value: both are checked before a record is built or decoded.
+    or value, a JSON field compared with text where that text (or an escape) is in it: all are
+    checked before a record is built or decoded.
 
     Not where masking applies: the bytes as written would then decide what a user below admin
     finds (a masked value found by its text, a masked key by its value), so every record is
@@ -282,11 +283,16 @@ def _candidates(query: MessageQuery, decoder: EventDecoder) -> Candidates | None
     """
     if decoder.masking:
         return None
-    needle = query.filter.text.strip().encode() if query.filter is not None and query.filter.plain else b""
+    found = query.filter
+    needle = found.text.strip().encode() if found is not None and found.plain else b""
     key = query.key.encode() if query.key is not None else None
-    if key is None and not needle:
+    # An expression's own condition on the bytes as written (a JSON field compared with text, a
+    # quoted string): applied once the filter has seen each of its fields in an event.
+    raw = found.raw if found is not None and not found.plain else None
+    if key is None and not needle and raw is None:
         return None
-    return Candidates(key=key, needle=needle)
+    observing = found.observing if raw is not None and found is not None and found.paths else None
+    return Candidates(key=key, needle=needle, raw=raw, observing=observing)
 
 
 def check_key_lookup(cluster: ClusterConfig, key: str, *, masked: bool) -> None:

@@ -29,13 +29,15 @@ events come once it commits, and the boundary stays before them.
 from __future__ import annotations
 
 import heapq
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
-from backbone_admin.kafka.records import Reader, Record
+from backbone_admin.kafka.records import Reader, Record, message_offset, message_partition
 from streams.browse.positions import Read, Selection
 
 # Records asked of the consumer at once when scanning; large batches keep Python's share small.
@@ -169,6 +171,9 @@ class Scan:
         self.seen: dict[int, int] = {}
         self.ends: dict[int, tuple[int, int]] = {}
         self._assigned: dict[int, int] = {}
+        # Partitions whose end the reader met with events before it this scan did not take (a search
+        # stopped inside a batch): no end is noted for them.
+        self.unread_ends: set[int] = set()
         self._cut: dict[int, int] = {}  # this round: where a window's read met the end of the log
         # Reading backwards, the first round reads on past each start to the next event (or the end).
         self._look_past = {p for p, s in self.partitions.items() if read == "desc" and s.start < s.high}
@@ -232,7 +237,7 @@ class Scan:
         there has been read (and is in `seen`), so nothing else is readable in between."""
         for p in self.reader.at_end:
             start, end = self._assigned.get(p), self.reader.positions.get(p)
-            if start is None or end is None:
+            if start is None or end is None or p in self.unread_ends:
                 continue
             known = self.ends.get(p)
             if known is None or start < known[0] or (start == known[0] and end > known[1]):
@@ -268,9 +273,10 @@ class Scan:
         while (round_ := self._next_round()) is not None:
             yield from self._hand_out(*round_)
 
-    def _next_round(self) -> tuple[dict[int, tuple[int, int]], dict[int, list[Record]]] | None:
-        """The next round's window per partition still being read, and the records read in each;
-        None when every partition has stopped (or the budget, the time or a cancel stops them)."""
+    def _next_round(self, *, raw: bool = False) -> tuple[dict[int, tuple[int, int]], dict[int, list[Any]]] | None:
+        """The next round's window per partition still being read, and the records read in each (with
+        `raw`, the client's messages: a search builds records only for candidates); None when every
+        partition has stopped (or the budget, the time or a cancel stops them)."""
         active = self.active()
         if not active:
             return None
@@ -294,7 +300,7 @@ class Scan:
         for p in past - set(windows):  # nothing older to read here, but something newer to know of
             windows[p] = (self.partitions[p].start, self.partitions[p].start)
         began = time.monotonic()
-        collected = self._read_windows(windows, past)
+        collected = self._read_windows(windows, past, raw=raw)
         if collected is None:
             return None
         self._pace(windows, collected, time.monotonic() - began)
@@ -358,7 +364,7 @@ class Scan:
             elif not finish(p) and self.exact:
                 return
 
-    def _pace(self, windows: dict[int, tuple[int, int]], collected: dict[int, list[Record]], took: float) -> None:
+    def _pace(self, windows: dict[int, tuple[int, int]], collected: dict[int, list[Any]], took: float) -> None:
         """Size the next windows: wider where offsets were missing; for scans, growing while the
         time left allows (a round cut short by the time budget is not handed out)."""
         left = max(0.0, self.budget.deadline - time.monotonic())
@@ -376,13 +382,16 @@ class Scan:
                 part.window = max(part.window, span * 2)
 
     def _read_windows(
-        self, windows: dict[int, tuple[int, int]], past: set[int] | None = None
-    ) -> dict[int, list[Record]] | None:
-        """Each partition's records in [start, end); None when time ran out or the scan was cancelled.
-        For the partitions in `past`, reading goes on to the next event at or after `end`, or the end
-        of the log (`seen`, `ends`), for at most PROBE_SECONDS once the window itself is read."""
+        self, windows: dict[int, tuple[int, int]], past: set[int] | None = None, *, raw: bool = False
+    ) -> dict[int, list[Any]] | None:
+        """Each partition's records in [start, end) (with `raw`, the client's messages); None when time
+        ran out or the scan was cancelled. For the partitions in `past`, reading goes on to the next
+        event at or after `end`, or the end of the log (`seen`, `ends`), for at most PROBE_SECONDS once
+        the window itself is read."""
         past = past or set()
-        collected: dict[int, list[Record]] = {p: [] for p in windows}
+        collected: dict[int, list[Any]] = {p: [] for p in windows}
+        read = self.reader.read_messages if raw else self.reader.read
+        partition_of, offset_of = (_MESSAGE_PARTITION, _MESSAGE_OFFSET) if raw else (_PARTITION, _OFFSET)
         self._cut = {}
         pending = {p for p, (start, end) in windows.items() if start < end or p in past}
         if not pending:
@@ -394,7 +403,7 @@ class Scan:
         def noted() -> None:
             for p, records in collected.items():
                 if records:
-                    self._saw(p, records[-1].offset)
+                    self._saw(p, offset_of(records[-1]))
 
         self._assign({p: windows[p][0] for p in pending})
         wasted = 0
@@ -409,22 +418,29 @@ class Scan:
                 noted()
                 return None
             wanted = sum(windows[p][1] - max(windows[p][0], self.reader.positions.get(p, 0)) for p in pending)
-            for record in self.reader.read(min(self.batch, max(1, wanted)), POLL_WAIT):
-                p = record.partition
+            # The client hands records out in runs per partition: a run wholly inside its window (short
+            # of its last offset) is taken at once, any other record by record.
+            for p, records in groupby(read(min(self.batch, max(1, wanted)), POLL_WAIT), partition_of):
+                run = list(records)
                 start, end = windows.get(p, (0, 0))
-                if p not in pending or record.offset >= end:
-                    pending.discard(p)
-                    wasted += 1
-                    self._saw(p, record.offset)
+                if p in pending and offset_of(run[0]) >= start and offset_of(run[-1]) < end - 1:
+                    collected[p].extend(run)
                     continue
-                if record.offset < start:
-                    continue
-                collected[p].append(record)
-                if record.offset >= end - 1:
-                    if p in past:
-                        beyond.add(p)
-                    else:
+                for record in run:
+                    offset = offset_of(record)
+                    if p not in pending or offset >= end:
                         pending.discard(p)
+                        wasted += 1
+                        self._saw(p, offset)
+                        continue
+                    if offset < start:
+                        continue
+                    collected[p].append(record)
+                    if offset >= end - 1:
+                        if p in past:
+                            beyond.add(p)
+                        else:
+                            pending.discard(p)
             if self.reader.at_end:
                 self._note_ends()  # before a new assignment forgets where the reader met the ends
                 for p in pending & self.reader.at_end:
@@ -507,6 +523,13 @@ class Scan:
                     unknown.discard(p)
                     if end < self.partitions[p].high:
                         return
+
+
+# How `_read_windows` reads a record's partition and offset, or a client message's.
+_PARTITION: Callable[[Any], int] = operator.attrgetter("partition")
+_OFFSET: Callable[[Any], int] = operator.attrgetter("offset")
+_MESSAGE_PARTITION = message_partition
+_MESSAGE_OFFSET = message_offset
 
 
 def _desc_key(record: Record) -> tuple[int, int, int]:

@@ -14,44 +14,36 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
-from backbone_admin.kafka.records import Record, headers_size, timestamp_of, to_record
-from streams.browse.reading import END, EVENTS_BUDGET, LIMIT, POLL_WAIT, Scan
+from backbone_admin.kafka.records import (
+    RawMessage,
+    Record,
+    headers_size,
+    message_headers,
+    message_key,
+    message_partition,
+    message_value,
+    timestamp_of,
+    to_record,
+)
+from streams.browse.candidates import Candidates
+from streams.browse.reading import END, EVENTS_BUDGET, LIMIT, POLL_WAIT, PartitionScan, Scan
 
 # Matches held back while a lagging partition has not been read up to their time; beyond
 # this they are handed out anyway.
 LOOSE_MATCHES = 5_000
-# Bytes read between looks at the clock when no filter runs (text or key candidates pass over most
-# events without one); after a filter the clock is looked at every time.
-CHECK_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """What a record's raw bytes must hold for the matcher to be asked at all: looked at before a
-    record is built or decoded, so a search for text or a key builds records only for candidates.
-
-    Never where masking applies (streams.browse.query `_candidates`): the bytes as written must
-    not decide what a user below admin finds."""
-
-    key: bytes | None = None  # exactly this key
-    needle: bytes = b""  # these bytes somewhere in the key or the value
-
-    def passes(self, key: bytes | None, value: bytes | None) -> bool:
-        if self.key is not None and key != self.key:
-            return False
-        needle = self.needle
-        return not needle or (value is not None and needle in value) or (key is not None and needle in key)
+# Records of one partition taken at once: a chunk without a candidate is counted as a whole, and the
+# clock is looked at before each chunk (and after each filter), so within a batch too.
+CHUNK = 1024
+Matcher = Callable[[Record], Any | None]
 
 
 class SearchScan(Scan):
     """A Scan whose `find` filters as it reads (see the module docstring)."""
 
-    def find(
-        self, matcher: Callable[[Record], Any | None], limit: int, candidates: Candidates | None = None
-    ) -> Iterator[tuple[Record, Any]]:
+    def find(self, matcher: Matcher, limit: int, candidates: Candidates | None = None) -> Iterator[tuple[Record, Any]]:
         """(record, what `matcher` returned) for the first `limit` matches, merged across partitions;
         the matcher sees only records that pass `candidates`.
 
@@ -68,8 +60,7 @@ class SearchScan(Scan):
         frontier: dict[int, int] = {}
         try:
             reading = self._find_forward if self.read == "asc" else self._find_backward
-            passes = candidates.passes if candidates is not None else None
-            yield from self._merge_matches(reading(matcher, passes, pending, frontier), pending, frontier, limit)
+            yield from self._merge_matches(reading(matcher, candidates, pending, frontier), pending, frontier, limit)
         finally:
             self.elapsed = time.monotonic() - self.started
 
@@ -130,90 +121,52 @@ class SearchScan(Scan):
 
     def _find_forward(
         self,
-        matcher: Callable[[Record], Any | None],
-        passes: Callable[[bytes | None, bytes | None], bool] | None,
+        matcher: Matcher,
+        candidates: Candidates | None,
         pending: dict[int, deque[tuple[Record, Any]]],
         frontier: dict[int, int],
     ) -> Iterator[None]:
         """Read oldest first, filter each record, keep the matches in `pending`; one step per batch.
 
-        This reads the client's messages and builds a record only for a candidate: for a text or
-        key search most events are counted and passed over without one (scan rate +15%).
+        A batch is taken in chunks of one partition's consecutive records (the client hands them out
+        in runs per partition). A chunk without a candidate is counted as a whole, in a few C-level
+        passes over its keys and values, and no record is built; the records of any other chunk
+        (candidates, the partition's end, a stale offset, the bytes budget reached) are taken one by
+        one. The time budget is looked at before each chunk and after each filter: inside a batch.
         """
         partitions = self.partitions
         active = {p for p, part in partitions.items() if part.stopped is None}
         if not active:
             return
         self._assign({p: partitions[p].position for p in active})
-        max_events, max_bytes = self._max_events, self._max_bytes
-        read, topic = self.reader.read_messages, self.topic
-        next_check = self.bytes + CHECK_BYTES
+        read = self.reader.read_messages
         while active:
             reason = self._out_of_time() or self._spent()
             if reason:
                 self.stop_all(reason)
                 return
+            # A batch never exceeds the events budget: only the bytes budget is compared per record.
+            batch = read(int(min(self.batch, self._max_events - self.events)), POLL_WAIT)
             reassign = False
-            # This loop runs for every event a search reads: counters live in locals and are
-            # written back before anything else looks at them; a batch never exceeds the events
-            # budget, so only the bytes budget is compared per event.
-            events, nbytes = self.events, self.bytes
-            left = max_events - events
-            batch = read(int(min(self.batch, left)), POLL_WAIT)
             last: dict[int, Any] = {}  # per partition, the last message read: its time is the frontier
             try:
-                for msg in batch:
-                    p: int = msg.partition()  # type: ignore[assignment]
+                for p, run in groupby(batch, _partition_of):
                     part = partitions.get(p)
                     if part is None or part.stopped is not None:
                         reassign = True
                         continue
-                    offset: int = msg.offset()  # type: ignore[assignment]
-                    if offset < part.position:
-                        continue
-                    if offset >= part.high:
-                        part.stop(END)  # events written after the request began wait for the next page
-                        reassign = True
-                        continue
-                    if events & 255 == 255 or nbytes >= next_check:
-                        next_check = nbytes + CHECK_BYTES
-                        self.events, self.bytes = events, nbytes
-                        reason = self._out_of_time()
+                    messages = list(run)
+                    for at in range(0, len(messages), CHUNK):
+                        if part.stopped is not None:
+                            reassign = True  # its end was met: what follows is for later pages
+                            break
+                        chunk = messages[at : at + CHUNK]
+                        reason = self._forward_chunk(part, chunk, matcher, candidates, pending[p], last)
                         if reason:
                             self.stop_all(reason)
+                            self._unread_ends()
                             return
-                        if self.on_progress is not None and events & 4095 == 4095:
-                            self.on_progress(self)
-                    if nbytes >= max_bytes:
-                        self.events, self.bytes = events, nbytes
-                        self.stop_all(self._spent() or EVENTS_BUDGET)
-                        return
-                    key, value = msg.key(), msg.value()
-                    size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
-                    headers = msg.headers()
-                    if headers:
-                        size += headers_size(headers)  # type: ignore[arg-type]
-                    part.position = offset + 1
-                    part.scanned += 1
-                    part.bytes += size
-                    events += 1
-                    nbytes += size
-                    last[p] = msg
-                    if offset >= part.high - 1:
-                        part.stop(END)
-                    if passes is not None and not passes(key, value):
-                        continue
-                    record = to_record(topic, msg)
-                    found = matcher(record)
-                    if found is not None:
-                        pending[p].append((record, found))
-                    # A filter may cost far more than reading (wildcards over big documents): the
-                    # clock is looked at after each one, not every 256 events.
-                    if (reason := self._out_of_time()) is not None:
-                        self.stop_all(reason)
-                        return
             finally:
-                self.events, self.bytes = events, nbytes
                 for p, msg in last.items():
                     frontier[p] = timestamp_of(msg)
                     self._saw(p, msg.offset())
@@ -231,41 +184,226 @@ class SearchScan(Scan):
             active = still
             yield None
 
+    def _unread_ends(self) -> None:
+        """Reading stopped inside a batch: where the reader met a partition's end, the events before it
+        that this scan did not take are unread — that end must not move the newer boundary past them
+        (a budget-cut page would otherwise skip the rest of a partition the reader had read to its end)."""
+        positions = self.reader.positions
+        taken = {p: part.position for p, part in self.partitions.items()}
+        self.unread_ends.update(p for p in self.reader.at_end if taken.get(p, 0) < positions.get(p, 0))
+
+    def _forward_chunk(
+        self,
+        part: PartitionScan,
+        chunk: list[RawMessage],
+        matcher: Matcher,
+        candidates: Candidates | None,
+        found: deque[tuple[Record, Any]],
+        last: dict[int, Any],
+    ) -> str | None:
+        """One chunk of a partition's consecutive records, oldest first (see `_find_forward`); why
+        reading must stop, if it must."""
+        reason = self._out_of_time()
+        if reason:
+            return reason
+        keys, values, size = _contents(chunk)
+        picked = candidates.pick(keys, values) if candidates is not None else None
+        end: int = chunk[-1].offset()  # type: ignore[assignment]
+        first: int = chunk[0].offset()  # type: ignore[assignment]
+        if first < part.position or end >= part.high - 1 or self.bytes + size >= self._max_bytes:
+            return self._forward_each(part, chunk, matcher, picked, found, last)
+        topic = self.topic
+        for i in picked if picked is not None else range(len(chunk)):
+            record = to_record(topic, chunk[i])
+            match = matcher(record)
+            if match is not None:
+                found.append((record, match))
+            # A filter may cost far more than reading (wildcards over big documents): the clock is
+            # looked at after each one; what was read up to it is counted.
+            if (reason := self._out_of_time()) is not None:
+                self._count(part, chunk[: i + 1], _contents(chunk[: i + 1])[2], forwards=True)
+                last[part.partition] = chunk[i]
+                return reason
+        self._count(part, chunk, size, forwards=True)
+        last[part.partition] = chunk[-1]
+        return None
+
+    def _count(self, part: PartitionScan, chunk: list[RawMessage], size: int, *, forwards: bool) -> None:
+        """A chunk's consecutive records (`size` bytes) are read: the partition continues past them."""
+        before = self.events
+        part.position = chunk[-1].offset() + 1 if forwards else chunk[0].offset()  # type: ignore[assignment,operator]
+        part.scanned += len(chunk)
+        part.bytes += size
+        self.events += len(chunk)
+        self.bytes += size
+        if self.on_progress is not None and before >> 12 != self.events >> 12:
+            self.on_progress(self)
+
+    def _forward_each(
+        self,
+        part: PartitionScan,
+        chunk: list[RawMessage],
+        matcher: Matcher,
+        picked: list[int] | None,
+        found: deque[tuple[Record, Any]],
+        last: dict[int, Any],
+    ) -> str | None:
+        """A chunk's records one by one, oldest first; `picked`: the candidates' indices (None: all)."""
+        chosen = set(picked) if picked is not None else None
+        topic, p, max_bytes = self.topic, part.partition, self._max_bytes
+        # Counters live in locals and are written back before anything else looks at them.
+        events, nbytes = self.events, self.bytes
+        try:
+            for i, msg in enumerate(chunk):
+                offset: int = msg.offset()  # type: ignore[assignment]
+                if offset < part.position:
+                    continue
+                if offset >= part.high:
+                    part.stop(END)  # events written after the request began wait for the next page
+                    return None
+                if nbytes >= max_bytes:
+                    self.events, self.bytes = events, nbytes
+                    return self._spent() or EVENTS_BUDGET
+                key, value = msg.key(), msg.value()
+                size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+                headers = msg.headers()
+                if headers:
+                    size += headers_size(headers)  # type: ignore[arg-type]
+                part.position = offset + 1
+                part.scanned += 1
+                part.bytes += size
+                events += 1
+                nbytes += size
+                last[p] = msg
+                if offset >= part.high - 1:
+                    part.stop(END)
+                if self.on_progress is not None and events & 4095 == 0:
+                    self.events, self.bytes = events, nbytes
+                    self.on_progress(self)
+                if chosen is not None and i not in chosen:
+                    continue
+                record = to_record(topic, msg)
+                match = matcher(record)
+                if match is not None:
+                    found.append((record, match))
+                # A filter may cost far more than reading (wildcards over big documents): the clock
+                # is looked at after each one.
+                if (reason := self._out_of_time()) is not None:
+                    return reason
+        finally:
+            self.events, self.bytes = events, nbytes
+        return None
+
     def _find_backward(
         self,
-        matcher: Callable[[Record], Any | None],
-        passes: Callable[[bytes | None, bytes | None], bool] | None,
+        matcher: Matcher,
+        candidates: Candidates | None,
         pending: dict[int, deque[tuple[Record, Any]]],
         frontier: dict[int, int],
     ) -> Iterator[None]:
-        """Read newest first in rounds of windows, filter each record, keep the matches; one step per round."""
+        """Read newest first in rounds of windows, filter each record, keep the matches; one step per round.
+
+        A window's records are the client's messages (a record is built for a candidate only), taken
+        newest first in chunks as forwards: a chunk without a candidate is counted as a whole."""
         partitions = self.partitions
-        count = 0
-        while (round_ := self._next_round()) is not None:
+        while (round_ := self._next_round(raw=True)) is not None:
             windows, collected = round_
-            for p, records in collected.items():
+            for p, messages in collected.items():
                 part = partitions[p]
-                for record in reversed(records):
-                    count += 1
-                    reason = self._stop_reason(count)
+                for stop in range(len(messages), 0, -CHUNK):
+                    chunk = messages[max(0, stop - CHUNK) : stop]
+                    reason = self._backward_chunk(part, chunk, matcher, candidates, pending[p])
                     if reason:
-                        self.stop_all(reason)
-                        return
-                    if self.on_progress is not None and count & 4095 == 4095:
-                        self.on_progress(self)
-                    self._take(part, record, record.offset)
-                    if passes is not None and not passes(record.key, record.value):
-                        continue
-                    found = matcher(record)
-                    if found is not None:
-                        pending[p].append((record, found))
-                    if (reason := self._out_of_time()) is not None:  # after each filter (as forwards)
                         self.stop_all(reason)
                         return
                 start = windows[p][0]
                 part.position = start  # the whole window is done, missing offsets included
-                if records:
-                    frontier[p] = records[0].timestamp
+                if messages:
+                    frontier[p] = timestamp_of(messages[0])
                 if start <= part.low:
                     part.stop(END)
             yield None
+
+    def _backward_chunk(
+        self,
+        part: PartitionScan,
+        chunk: list[RawMessage],
+        matcher: Matcher,
+        candidates: Candidates | None,
+        found: deque[tuple[Record, Any]],
+    ) -> str | None:
+        """One chunk of a window, newest first (see `_find_backward`); why reading must stop, if it must."""
+        reason = self._out_of_time()
+        if reason:
+            return reason
+        keys, values, size = _contents(chunk)
+        picked = candidates.pick(keys, values) if candidates is not None else None
+        if self.bytes + size >= self._max_bytes or self.events + len(chunk) > self._max_events:
+            return self._backward_each(part, chunk, matcher, picked, found)
+        topic = self.topic
+        for i in reversed(picked if picked is not None else range(len(chunk))):
+            record = to_record(topic, chunk[i])
+            match = matcher(record)
+            if match is not None:
+                found.append((record, match))
+            if (reason := self._out_of_time()) is not None:  # after each filter (as forwards)
+                self._count(part, chunk[i:], _contents(chunk[i:])[2], forwards=False)
+                return reason
+        self._count(part, chunk, size, forwards=False)
+        return None
+
+    def _backward_each(
+        self,
+        part: PartitionScan,
+        chunk: list[RawMessage],
+        matcher: Matcher,
+        picked: list[int] | None,
+        found: deque[tuple[Record, Any]],
+    ) -> str | None:
+        """A chunk's records one by one, newest first; `picked`: the candidates' indices (None: all)."""
+        chosen = set(picked) if picked is not None else None
+        topic = self.topic
+        for i in range(len(chunk) - 1, -1, -1):
+            if self.events >= self._max_events or self.bytes >= self._max_bytes:
+                return self._spent()
+            msg = chunk[i]
+            key, value = msg.key(), msg.value()
+            size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+            headers = msg.headers()
+            if headers:
+                size += headers_size(headers)  # type: ignore[arg-type]
+            part.position = msg.offset()  # type: ignore[assignment]
+            part.scanned += 1
+            part.bytes += size
+            self.events += 1
+            self.bytes += size
+            if self.on_progress is not None and self.events & 4095 == 0:
+                self.on_progress(self)
+            if chosen is not None and i not in chosen:
+                continue
+            record = to_record(topic, msg)
+            match = matcher(record)
+            if match is not None:
+                found.append((record, match))
+            if (reason := self._out_of_time()) is not None:  # after each filter (as forwards)
+                return reason
+        return None
+
+
+# The client's accessors, called from C (groupby, map): no Python step per record.
+_partition_of = message_partition
+_key_of = message_key
+_value_of = message_value
+_headers_of = message_headers
+
+
+def _contents(chunk: list[RawMessage]) -> tuple[list[bytes | None], list[bytes | None], int]:
+    """The keys and values of a chunk of messages, and the bytes they carry with their headers
+    (`Record.size` summed): C-level passes, no Python step per record."""
+    keys = list(map(_key_of, chunk))
+    values = list(map(_value_of, chunk))
+    size: int = sum(map(len, filter(None, keys))) + sum(map(len, filter(None, values)))
+    headers = list(map(_headers_of, chunk))
+    if any(headers):
+        size += sum(headers_size(h) for h in headers if h)
+    return keys, values, size

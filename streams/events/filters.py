@@ -36,8 +36,9 @@ from typing import Any
 
 from backbone_admin.kafka.errors import InvalidRequest
 from backbone_admin.patterns import PatternError, compile_user_pattern
-from streams.events import predicates
+from streams.events import predicates, rawcheck
 from streams.events.predicates import NUMBER_TYPES, ORDER, PathSeen, Predicate
+from streams.events.rawcheck import RawCheck
 from streams.events.serialize import DecodedEvent
 from streams.events.tokens import ANY, Lexer, Token, error
 
@@ -69,10 +70,17 @@ _OPERATORS = "==, !=, <, <=, >, >=, contains, ~, exists"
 class Filter:
     """A parsed filter; `matches(event)` is the compiled predicate, cheap to call millions of times."""
 
-    __slots__ = ("_unseen", "matches", "needs_json", "paths", "plain", "text")
+    __slots__ = ("_unseen", "matches", "needs_json", "paths", "plain", "raw", "text")
 
     def __init__(
-        self, text: str, matches: Predicate, *, needs_json: bool, plain: bool, paths: tuple[PathSeen, ...] = ()
+        self,
+        text: str,
+        matches: Predicate,
+        *,
+        needs_json: bool,
+        plain: bool,
+        paths: tuple[PathSeen, ...] = (),
+        raw: RawCheck | None = None,
     ) -> None:
         self.text = text
         self.matches: Predicate = matches
@@ -81,9 +89,17 @@ class Filter:
         # The JSON paths it names, each told whether an event read had it (`observe`).
         self.paths = paths
         self._unseen = paths
+        # What every event it finds holds as written (used without masking only; rawcheck.RawCheck).
+        self.raw = raw
+
+    def observing(self) -> bool:
+        """Some of its JSON paths were in no event looked at yet: `observe` must see every event."""
+        return bool(self._unseen)
 
     def observe(self, event: DecodedEvent) -> None:
         """Note which of the filter's JSON paths this event has; nothing once each was seen."""
+        if not self._unseen:
+            return
         found = [path for path in self._unseen if path.look(event)]  # every one looks, none is skipped
         if found:
             self._unseen = tuple(path for path in self._unseen if not path.seen)
@@ -117,6 +133,13 @@ class _Parser:
         self.terms = 0
         self.needs_json = False
         self.paths: dict[str, PathSeen] = {}
+        # The condition on the bytes as written of each predicate that has one (by id: closures).
+        self.raw: dict[int, RawCheck] = {}
+
+    def note_raw(self, predicate: Predicate, raw: RawCheck | None) -> Predicate:
+        if raw is not None:
+            self.raw[id(predicate)] = raw
+        return predicate
 
     def fail(self, message: str) -> InvalidRequest:
         return error(message, self.field)
@@ -149,14 +172,18 @@ class _Parser:
         while self.peek().word == "or":
             self.take()
             parts.append(self.conjunction())
-        return predicates.any_of(parts)
+        raws = [self.raw.get(id(p)) for p in parts]
+        known = [r for r in raws if r is not None]
+        # Either side may hold: only when each has a condition is one of them needed.
+        return self.note_raw(predicates.any_of(parts), rawcheck.raw_any(known) if len(known) == len(raws) else None)
 
     def conjunction(self) -> Predicate:
         parts = [self.negation()]
         while self.peek().word == "and":
             self.take()
             parts.append(self.negation())
-        return predicates.all_of(parts)
+        known = [r for p in parts if (r := self.raw.get(id(p))) is not None]
+        return self.note_raw(predicates.all_of(parts), rawcheck.raw_all(known) if known else None)
 
     def negation(self) -> Predicate:
         token = self.peek()
@@ -189,7 +216,9 @@ class _Parser:
                     f'write a field name (status, value."x-y", headers."x-y") before {following.shown()}'
                 )
             self.count(token)
-            return predicates.substring_predicate(token.value)
+            needle = str(token.value).encode("utf-8")
+            raw = rawcheck.raw_contains(None, (needle,)) if needle else None
+            return self.note_raw(predicates.substring_predicate(token.value), raw)
         if token.kind == "path" and token.word is None:
             return self.comparison(self.operand(token))
         after = f" after {previous.shown()}" if previous is not None else ""
@@ -289,7 +318,10 @@ class _Parser:
         shown = operand.token.source
         if shown not in self.paths:
             self.paths[shown] = PathSeen(shown, operand.name, operand.path)
-        return predicates.json_field(operand.name, operand.path, op, literal)
+        return self.note_raw(
+            predicates.json_field(operand.name, operand.path, op, literal),
+            rawcheck.json_raw_check(operand.name, operand.path, op, literal),
+        )
 
 
 def _timestamp_ms(text: str, token: Token, parser: _Parser) -> int:
@@ -328,4 +360,11 @@ def parse_filter(text: str, *, field: str = "q") -> Filter:
         if _looks_plain(stripped):
             return Filter(text, predicates.substring_predicate(stripped), needs_json=False, plain=True)
         raise
-    return Filter(text, predicate, needs_json=parser.needs_json, plain=False, paths=tuple(parser.paths.values()))
+    return Filter(
+        text,
+        predicate,
+        needs_json=parser.needs_json,
+        plain=False,
+        paths=tuple(parser.paths.values()),
+        raw=parser.raw.get(id(predicate)),
+    )

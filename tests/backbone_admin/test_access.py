@@ -18,7 +18,8 @@ from backbone_admin.models import ApiToken, AuditEntry
 from backbone_admin.roles import has_role, require_role, role_on
 
 # The OIDC redirect and callback start and finish a sign-in (404 while OIDC is off; tests/sso).
-PUBLIC = {"login/", "logout/", "healthz", "favicon.ico", "oidc/authenticate/", "oidc/callback/"}
+# /metrics asks a token or an allowed address instead of a login (tests/backbone_admin/test_metrics.py).
+PUBLIC = {"login/", "logout/", "healthz", "metrics", "favicon.ico", "oidc/authenticate/", "oidc/callback/"}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:

@@ -107,6 +107,9 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     "login": {"*": PUBLIC},
     "logout": {"*": PUBLIC},
     "healthz": {"*": PUBLIC},
+    # Prometheus: no login, a bearer token or an allowed address (the test client's 127.0.0.1 is
+    # on the default list); refusals are tested in tests/backbone_admin/test_metrics.py.
+    "metrics": {"*": PUBLIC},
     "favicon": {"*": PUBLIC},  # a redirect to the static SVG, asked for by browsers on their own
     # OIDC single sign-on: the redirect to the provider and its callback (404 while OIDC is off).
     "oidc-start": {"*": PUBLIC},
@@ -191,6 +194,9 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     # Consumer groups: viewers read and preview a rewind; operators apply it; admins delete.
     "api-groups": {"GET": VIEWER},
     "topics:groups": {"*": VIEWER},
+    # Throughput: a topic's events/s (topic viewers); a cluster's totals and busiest topics (filtered).
+    "api-topic-throughput": {"GET": VIEWER},
+    "api-cluster-throughput": {"GET": VIEWER},
     "api-group": {"GET": VIEWER, "DELETE": on_cluster(Role.ADMIN, write=True)},  # the group is put back
     "topics:group": {"*": VIEWER},
     "api-group-reset": {
@@ -253,6 +259,17 @@ MATRIX: dict[str, dict[str, Rule | list[Rule]]] = {
     },
     "api-scram-users": {"GET": on_cluster(Role.ADMIN), "POST": on_cluster(Role.ADMIN, write=True, body={"user": ""})},
     "api-scram-user": {"DELETE": on_cluster(Role.ADMIN, write=True, body={"mechanism": "PLAIN"})},
+    # Brokers and their configs: viewers of the whole cluster read them; admins change the dynamic ones.
+    "topics:brokers": {"*": VIEWER},
+    "api-brokers": {"GET": VIEWER},
+    "topics:broker_configs": {
+        "*": VIEWER,
+        "POST": on_cluster(Role.ADMIN, write=True, body={"cfg:log.cleaner.threads": "many"}),
+    },
+    "api-broker-configs": {
+        "GET": VIEWER,
+        "PATCH": on_cluster(Role.ADMIN, write=True, body={"log.cleaner.threads": "many"}),
+    },
 }
 
 # Django's own admin has its own login and staff checks (is_staff), outside the console's roles.
@@ -413,6 +430,7 @@ RESOURCES: dict[str, str | dict[str, str]] = {
     "topics:create": "cluster",
     "api-groups": "list",
     "topics:groups": "list",
+    "api-cluster-throughput": "list",
     "api-group-reset": "group+topic",
     "topics:group_rewind": "group+topic",
     "api-jobs": {"GET": "list", "POST": "topic"},
@@ -430,6 +448,11 @@ RESOURCES: dict[str, str | dict[str, str]] = {
             "api-acls-delete",
             "api-scram-users",
             "api-scram-user",
+            # Broker configs: a grant scoped to topics or groups never reaches them either.
+            "topics:brokers",
+            "topics:broker_configs",
+            "api-brokers",
+            "api-broker-configs",
         ],
         "cluster",
     ),
@@ -677,6 +700,7 @@ def _url(route: Route, world: World, cluster: str | None, rule: Rule, person: Pe
         "token_id": str(token),
         "grant_id": str(world.grant),
         "user": "matrix-scram-user",  # a SCRAM user name (api-scram-user)
+        "broker": "default",  # the cluster-wide broker configs (api-broker-configs)
     }
     unknown = [p for p in route.params if p not in values]
     assert not unknown, f"route {route.name} has URL parameter(s) {unknown} the matrix cannot fill: add them to _url"

@@ -254,6 +254,7 @@ ENTRY_POINTS: dict[str, list[Callable[[str], object]]] = {
     "offsets.watermarks": [lambda bad: offsets.watermarks("local", [("ok", 0), (bad, 0)])],
     "offsets.log_starts": [lambda bad: offsets.log_starts("local", [(bad, 0)])],
     "offsets.high_watermarks": [lambda bad: offsets.high_watermarks("local", [(bad, 0)])],
+    "offsets.log_ends": [lambda bad: offsets.log_ends("local", [("ok", 0), (bad, 0)], latest=True)],
     "offsets.offsets_for_time": [lambda bad: offsets.offsets_for_time("local", [(bad, 0)], 0)],
     "records.to_record": [_no_text],  # builds a Record from a message the client gave
     "records.headers_size": [_no_text],

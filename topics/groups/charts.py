@@ -1,100 +1,137 @@
-"""Lag charts as inline SVG built here: no chart library, nothing for the CSP to allow."""
+"""Time series for uPlot (static/js/charts.js): the data a chart draws, and the same figures in words.
+
+Every chart of the console is drawn one way: a `[data-chart]` element names a json_script
+holding `{"x": [epoch seconds], "series": [...]}` (or `{"spark": [...]}` for a sparkline), and
+charts.js draws it with the vendored uPlot — values on hover, drag to zoom, resized with its
+card. The words (`summary`) are the text without JavaScript and what a screen reader reads.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from humanize import intword
 
 
-def _points(values: Sequence[tuple[float, float]]) -> str:
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in values)
+def figure(value: float | None, unit: str = "") -> str:
+    """A number for people: `—` unknown, `1,234`, `12.5`, `3.4 million`; then the unit."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1_000_000:
+        text = intword(int(value))
+    elif float(value).is_integer():
+        text = f"{int(value):,}"
+    else:
+        text = f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} {unit}".strip()
 
 
-def sparkline(values: Sequence[int | None], width: int = 120, height: int = 24) -> str:
-    """The `points` of an SVG polyline for the values (unknown ones skipped); empty with fewer than two."""
-    known = [(i, v) for i, v in enumerate(values) if v is not None]
-    if len(known) < 2:
-        return ""
-    top = max(v for _, v in known) or 1
-    step = (width - 2) / max(1, len(values) - 1)
-    return _points([(1 + i * step, height - 1 - (v / top) * (height - 2)) for i, v in known])
+@dataclass(frozen=True)
+class Line:
+    label: str
+    values: Sequence[float | None]
+    # charts.css colours by role: lag, uncommitted, produced, consumed, rate
+    role: str
+    # The index of a line this one is stacked on: drawn as their sum, a band between, hover shows its own value.
+    stacked_on: int | None = None
 
 
 @dataclass(frozen=True)
 class Chart:
-    width: int
-    height: int
-    left: int
-    bottom: int
-    points: str
-    y_max: str
-    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    id: str
+    data: dict[str, Any]
+    summary: str
     empty: bool = False
-    # Events not yet committed, stacked on the lag: an area (polygon) and its top edge (path).
-    uncommitted_area: str = ""
-    uncommitted_top: str = ""
-
-    @property
-    def plot_right(self) -> int:
-        return self.width - 8
-
-    @property
-    def plot_bottom(self) -> int:
-        return self.height - self.bottom
+    label: str = ""
+    lines: list[Line] = field(default_factory=list)
 
 
-def line_chart(
-    samples: Sequence[tuple[datetime, int | None, int | None]],
-    start: datetime,
-    end: datetime,
-    *,
-    width: int = 1300,
-    height: int = 240,
+def time_chart(
+    chart_id: str, times: Sequence[datetime], lines: Sequence[Line], *, unit: str, label: str, summary: str
 ) -> Chart:
-    """Lag over [start, end] as a line, the events not yet committed stacked on it as an area;
-    a y maximum and four time labels.
+    series: list[dict[str, Any]] = []
+    for line in lines:
+        values: list[float | None] = list(line.values)
+        if line.stacked_on is not None:
+            base = lines[line.stacked_on].values
+            values = [None if v is None else v + (base[i] or 0) for i, v in enumerate(values)]
+        series.append({"label": line.label, "role": line.role, "values": values, "stacked_on": line.stacked_on})
+    data = {"x": [int(at.timestamp()) for at in times], "series": series, "unit": unit, "label": label}
+    empty = not any(v is not None for line in lines for v in line.values)
+    return Chart(id=chart_id, data=data, summary=summary, empty=empty, label=label, lines=list(lines))
 
-    Stacked, the top edge (lag + not yet committed) stays level when a partition commits
-    for the first time: its events move from the area into the lag instead of appearing.
-    """
-    left, bottom, top_pad = 56, 22, 8
-    plot_w, plot_h = width - left - 8, height - bottom - top_pad
-    span = max(1.0, (end - start).total_seconds())
-    known = [(at, v) for at, v, _ in samples if v is not None]
-    stacked = [(at, v or 0, u or 0) for at, v, u in samples if v is not None or u is not None]
-    top = max([v for _, v in known] + [v + u for _, v, u in stacked], default=0)
-    scale = top or 1
 
-    def x(at: datetime) -> float:
-        return left + (at - start).total_seconds() / span * plot_w
+def _peak(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
 
-    def y(value: int) -> float:
-        return top_pad + plot_h - value / scale * plot_h
 
-    pts = [(x(at), y(v)) for at, v in known]
-    area = top_edge = ""
-    if any(u for _, _, u in stacked):
-        upper = [(x(at), y(v + u)) for at, v, u in stacked]
-        lower = [(x(at), y(v)) for at, v, _ in reversed(stacked)]
-        area = _points(upper + lower)
-        top_edge = "M" + " L".join(f"{px:.1f},{py:.1f}" for px, py in upper)
-    fmt = "%H:%M" if span <= 24 * 3600 else "%b %d %H:%M"
-    labels = [
-        (left + i / 3 * plot_w, datetime.fromtimestamp(start.timestamp() + i / 3 * span, tz=start.tzinfo).strftime(fmt))
-        for i in range(4)
-    ]
-    return Chart(
-        width=width,
-        height=height,
-        left=left,
-        bottom=bottom,
-        points=_points(pts),
-        y_max=intword(top) if top >= 1_000_000 else f"{top:,}",
-        x_labels=labels,
-        empty=not known and not stacked,
-        uncommitted_area=area,
-        uncommitted_top=top_edge,
+def _last(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return known[-1] if known else None
+
+
+def lag_chart(samples: Sequence[tuple[datetime, int | None, int | None]], range_name: str) -> Chart:
+    """Total lag, and the events not yet committed stacked on it (the top edge stays level when a
+    partition commits for the first time: its events move from the band into the lag)."""
+    times = [at for at, _, _ in samples]
+    lag = [v for _, v, _ in samples]
+    lines = [Line("total lag", lag, "lag")]
+    # Where the lag is known and nothing is uncommitted, the band is 0 thick (the top edge stays level).
+    uncommitted = [u if u is not None else (0 if v is not None else None) for _, v, u in samples]
+    if any(uncommitted):
+        lines.append(Line("not yet committed", uncommitted, "uncommitted", stacked_on=0))
+    now, peak = figure(_last(lag), "events"), figure(_peak(lag), "events")
+    summary = f"Total lag over the last {range_name}: now {now}, at most {peak}."
+    if len(lines) > 1:
+        summary += f" Events not yet committed now: {figure(_last(uncommitted), 'events')}."
+    label = f"total lag over the last {range_name}"
+    return time_chart("lag-chart-data", times, lines, unit="events", label=label, summary=summary)
+
+
+def rate_chart(chart_id: str, points: Sequence[tuple[datetime, float | None]], range_name: str, what: str) -> Chart:
+    """Events/s appended (a topic, a cluster) over a range."""
+    values = [v for _, v in points]
+    summary = (
+        f"{what.capitalize()} over the last {range_name}: now {figure(_last(values), 'events/s')}, "
+        f"at most {figure(_peak(values), 'events/s')}."
     )
+    return time_chart(
+        chart_id,
+        [at for at, _ in points],
+        [Line(what, values, "rate")],
+        unit="events/s",
+        label=f"{what} over the last {range_name}",
+        summary=summary,
+    )
+
+
+def flow_chart(points: Sequence[tuple[datetime, float | None, float | None]], range_name: str) -> Chart:
+    """A group's consumption next to the production on its topics."""
+    produced = [p for _, p, _ in points]
+    consumed = [c for _, _, c in points]
+    summary = (
+        f"Over the last {range_name}: produced on its topics now {figure(_last(produced), 'events/s')}, "
+        f"consumed now {figure(_last(consumed), 'events/s')}."
+    )
+    return time_chart(
+        "flow-chart-data",
+        [at for at, _, _ in points],
+        [Line("produced", produced, "produced"), Line("consumed", consumed, "consumed")],
+        unit="events/s",
+        label=f"events produced and consumed per second over the last {range_name}",
+        summary=summary,
+    )
+
+
+def sparkline(chart_id: str, values: Sequence[float | None], unit: str, what: str) -> Chart | None:
+    """A small line without axes; None with fewer than two known values (nothing to draw)."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return None
+    summary = f"{what}: {figure(known[0], unit)} to {figure(known[-1], unit)}, at most {figure(max(known), unit)}"
+    data = {"spark": list(values), "unit": unit, "label": what, "role": "lag" if unit == "events" else "rate"}
+    return Chart(id=chart_id, data=data, summary=summary, label=what)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -10,7 +9,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from backbone_admin.kafka import Conflict, InvalidRequest
@@ -20,6 +18,7 @@ from backbone_admin.web import backbone_errors
 from topics.groups import charts, history, listing, rewind, services
 from topics.groups.scope import scope_for
 from topics.groups.services import GroupAccess
+from topics.throughput import consumption
 
 
 def _hx(request: HttpRequest) -> bool:
@@ -41,6 +40,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+LAG_SPARK = "lag, last hour"
 COLUMNS = [
     ("name", "Group"),
     ("state", "State"),
@@ -81,7 +81,13 @@ def group_list(request: HttpRequest, cluster: str) -> HttpResponse:
         error = exc.message
     if page is not None:
         trends = history.recent(config.name, [r.group_id for r in page.rows], scope.topic_filter)
-        rows = [{"row": r, "spark": charts.sparkline(trends.get(r.group_id, []))} for r in page.rows]
+        rows = [
+            {
+                "row": r,
+                "spark": charts.sparkline(f"lag-spark-{i}", trends.get(r.group_id, []), "events", "lag, last hour"),
+            }
+            for i, r in enumerate(page.rows)
+        ]
     context: dict[str, Any] = {"cluster": config.public(), "page": page, "rows": rows, "error": error}
     context.update(params=params, columns=COLUMNS, scoped=not scope.whole)
     template = "topics/groups/group_list.html#table" if _hx(request) else "topics/groups/group_list.html"
@@ -94,14 +100,15 @@ def _detail_context(request: HttpRequest, access: GroupAccess, group: str) -> di
     if range_name not in history.RANGES:
         range_name = history.DEFAULT_RANGE
     detail = services.read_detail(access, group)
-    end = timezone.now()
-    start = end - timedelta(seconds=history.RANGES[range_name])
-    samples = history.series(config.name, group, range_name, access.scope.topic_filter)
-    chart = charts.line_chart(samples, start, end)
+    visible = access.scope.topic_filter
+    samples = history.series(config.name, group, range_name, visible)
     return {
         "cluster": config.public(),
         "group": detail,
-        "chart": chart,
+        "chart": charts.lag_chart(samples, range_name),
+        # Consumption next to lag: produced/s on its topics - Δlag/s, and when it will have caught up.
+        "flow": consumption.flow(config.name, group, visible),
+        "flow_chart": charts.flow_chart(consumption.series(config.name, group, range_name, visible), range_name),
         "range": range_name,
         "ranges": list(history.RANGES),
         "sample_interval": f"{float(settings.LAG_SAMPLE_INTERVAL):g}",

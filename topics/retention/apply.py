@@ -24,7 +24,8 @@ from backbone_admin.roles import require_cluster_visible, require_role
 from topics.configs import human
 from topics.retention import ordered_policies
 from topics.retention.compliance import TopicCompliance, cluster_compliance, effective_value
-from topics.units import format_duration_ms
+from topics.sizes import partition_bytes
+from topics.units import format_duration_ms, format_size_bytes
 from topics.visibility import topic_filter
 
 log = logging.getLogger("backbone.retention")
@@ -83,6 +84,9 @@ class Impact:
     cutoff_ms: int | None = None
     partitions: list[dict[str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Estimated bytes of those events: each partition's size times its share of events deleted.
+    bytes: int | None = None
+    bytes_unknown: str | None = None
 
     @property
     def summary(self) -> str:
@@ -90,13 +94,25 @@ class Impact:
             return "; ".join(self.notes) or "nothing is deleted"
         if self.events == 0:
             return f"no event is older than {format_duration_ms(self.older_than_ms)}: nothing to delete"
-        return f"will delete ~{self.events:,} events older than {format_duration_ms(self.older_than_ms)}"
+        about = f", about {format_size_bytes(self.bytes)} (estimate)" if self.bytes is not None else ""
+        return f"will delete ~{self.events:,} events older than {format_duration_ms(self.older_than_ms)}{about}"
+
+    @property
+    def bytes_note(self) -> str:
+        if self.bytes is None:
+            return f"Size of what is deleted: unknown ({self.bytes_unknown or 'no size reported'})"
+        return (
+            "Size estimated per partition from its size on disk and its share of events deleted "
+            "(retention deletes whole segments, never the active one)"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "events": self.events,
-            # No DescribeLogDirs in this client: bytes are not known per time range.
-            "bytes": "unknown",
+            "bytes": self.bytes,
+            "bytes_human": format_size_bytes(self.bytes) if self.bytes is not None else None,
+            "bytes_estimated": self.bytes is not None,
+            "bytes_note": self.bytes_note,
             "older_than_ms": self.older_than_ms,
             "older_than_human": format_duration_ms(self.older_than_ms) if self.older_than_ms is not None else None,
             "cutoff_ms": self.cutoff_ms,
@@ -302,6 +318,24 @@ def _predict_impact(cluster: str, pending: Sequence[tuple[TopicApply, TopicCompl
                     {"partition": p, "low": mark.low, "high": mark.high, "first_kept": end, "events": events}
                 )
             result.impact.events = total
+    _estimate_bytes(cluster, [r for results in by_cutoff.values() for r in results], partitions)
+
+
+def _estimate_bytes(cluster: str, results: Sequence[TopicApply], partitions: dict[str, int]) -> None:
+    """Bytes of the events to delete, per partition: its size * events deleted / events stored."""
+    sizes, unknown = partition_bytes(cluster, [(r.topic, partitions[r.topic]) for r in results])
+    for result in results:
+        impact = result.impact
+        if unknown is not None or any((result.topic, row["partition"]) not in sizes for row in impact.partitions):
+            impact.bytes_unknown = unknown or "a partition's size was not reported"
+            continue
+        total = 0
+        for row in impact.partitions:
+            stored = row["high"] - row["low"]
+            share = sizes[(result.topic, row["partition"])] * row["events"] // stored if stored > 0 else 0
+            row["bytes_estimate"] = share
+            total += share
+        impact.bytes = total
 
 
 def _lower_cached_drift(cluster: str, fixed: list[str]) -> None:

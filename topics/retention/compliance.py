@@ -5,17 +5,18 @@ One metadata call and batched DescribeConfigs per cluster, whatever the number o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backbone_admin.kafka import InvalidRequest, TopicMetadata, topic_metadata
-from backbone_admin.kafka.topics import describe_topic_configs
+from backbone_admin.kafka import InvalidRequest, TopicMetadata, is_internal_topic
+from backbone_admin.kafka.topics import describe_topic_configs, topic_summaries
 from backbone_admin.kafka.types import ConfigValue
-from backbone_admin.patterns import compile_topic_pattern, name_filter
+from backbone_admin.patterns import Pattern, PatternError, compile_topic_pattern, name_filter
 from topics.configs import SPECS, human
 from topics.models import RetentionPolicy
-from topics.retention import governing_policy, ordered_policies
+from topics.retention import ordered_policies
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class TopicCompliance:
         }
 
 
+# The same few values recur on every topic (100,000 topics: 200,000 parses saved).
+@functools.lru_cache(maxsize=4096)
 def normalized(name: str, value: str | None) -> str | None:
     """Kafka's canonical form, so `compact,delete` equals `delete,compact`."""
     spec = SPECS.get(name)
@@ -104,6 +107,12 @@ def effective_value(name: str, configs: dict[str, ConfigValue]) -> tuple[str | N
 def check_topic(
     topic: TopicMetadata, policy: RetentionPolicy | None, configs: dict[str, ConfigValue]
 ) -> TopicCompliance:
+    return _check(topic.name, len(topic.partitions), policy, configs)
+
+
+def _check(
+    topic: str, partitions: int, policy: RetentionPolicy | None, configs: dict[str, ConfigValue]
+) -> TopicCompliance:
     checks = []
     for name, expected in sorted((policy.configs if policy else {}).items()):
         actual, is_default = effective_value(name, configs)
@@ -111,9 +120,7 @@ def check_topic(
         checks.append(
             ConfigCheck(name=name, expected=expected, actual=actual, actual_is_default=is_default, drift=drift)
         )
-    return TopicCompliance(
-        topic=topic.name, partitions=len(topic.partitions), policy=policy, checks=tuple(checks), actual=configs
-    )
+    return TopicCompliance(topic=topic, partitions=partitions, policy=policy, checks=tuple(checks), actual=configs)
 
 
 def cluster_compliance(
@@ -135,29 +142,49 @@ def cluster_compliance(
     policies = ordered_policies() if policies is None else policies
     wanted = set(only) if only is not None else None
     matches = name_filter(search)
+    # (name, partitions) of each topic not internal: read without an object per partition.
+    listed = (
+        [(s[0], s[1]) for s in topic_summaries(cluster) if not is_internal_topic(s[0])]
+        if metadata is None
+        else [(t.name, len(t.partitions)) for t in metadata if not t.internal]
+    )
     topics = [
         t
-        for t in (topic_metadata(cluster) if metadata is None else metadata)
-        if not t.internal
-        and (visible is None or visible(t.name))
-        and (wanted is None or t.name in wanted)
-        and (matches is None or matches.search(t.name))
+        for t in listed
+        if (visible is None or visible(t[0]))
+        and (wanted is None or t[0] in wanted)
+        and (matches is None or matches.search(t[0]))
     ]
-    governed = [(t, governing_policy(t.name, policies)) for t in topics]
-    described = describe_topic_configs(cluster, [t.name for t, p in governed if p is not None and p.configs])
-    rows = [check_topic(t, p, described.get(t.name, {})) for t, p in governed]
+    policy_of = governing_each([name for name, _ in topics], policies)
+    governed = [(name, count, policy) for (name, count), policy in zip(topics, policy_of, strict=True)]
+    described = describe_topic_configs(cluster, [name for name, _, p in governed if p is not None and p.configs])
+    rows = [_check(name, count, p, described.get(name, {})) for name, count, p in governed]
     if drifting_only:
         rows = [r for r in rows if r.drifting]
     return rows
 
 
+def governing_each(topics: Sequence[str], policies: Sequence[RetentionPolicy]) -> list[RetentionPolicy | None]:
+    """`governing_policy` of each topic, matched as UTF-8 bytes: the same RE2 answer without
+    the wrapper's character-offset bookkeeping for str, a third of the time per name
+    (100,000 topics: seconds of the compliance page, bench/topics_100k.py)."""
+    matchers: list[tuple[RetentionPolicy, Pattern]] = []
+    for policy in policies:
+        try:
+            matchers.append((policy, compile_topic_pattern(policy.topic_pattern)))
+        except PatternError:
+            continue  # an unusable pattern governs nothing (RetentionPolicy.matches)
+    result = []
+    for name in topics:
+        encoded = name.encode()
+        result.append(next((policy for policy, pattern in matchers if pattern.fullmatch(encoded)), None))
+    return result
+
+
 def matched_topic_counts(policies: Sequence[RetentionPolicy], topics: Sequence[TopicMetadata]) -> dict[str, int]:
     """How many topics each policy matches and how many it governs (wins on priority)."""
     counts = {p.name: 0 for p in policies}
-    for topic in topics:
-        if topic.internal:
-            continue
-        policy = governing_policy(topic.name, policies)
+    for policy in governing_each([t.name for t in topics if not t.internal], policies):
         if policy is not None:
             counts[policy.name] += 1
     return counts

@@ -1,0 +1,1 @@
+"""Broker configuration: every broker config with its source, edited in human units by admins."""
